@@ -1,0 +1,3 @@
+from swapline.cli import main
+
+raise SystemExit(main())

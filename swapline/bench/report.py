@@ -1,0 +1,44 @@
+"""Shared output for benchmarks: a rich table on the terminal and a JSON file."""
+
+from __future__ import annotations
+
+import json
+import platform
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from swapline import __version__
+
+
+def machine_info() -> dict:
+    import os
+
+    import onnxruntime
+
+    return {
+        "swapline": __version__,
+        "python": platform.python_version(),
+        "onnxruntime": onnxruntime.__version__,
+        "cpu": platform.processor() or platform.machine(),
+        "cores": os.cpu_count(),
+    }
+
+
+def print_table(title: str, columns: list[str], rows: list[list], console: Console | None = None) -> None:
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column, justify="right" if column != columns[0] else "left")
+    for row in rows:
+        table.add_row(*[f"{v:.3f}" if isinstance(v, float) else str(v) for v in row])
+    (console or Console()).print(table)
+
+
+def write_json(path: Path | None, payload: dict) -> None:
+    if path is None:
+        return
+    from swapline.io.atomic import atomic_output
+
+    with atomic_output(Path(path)) as tmp:
+        tmp.write_text(json.dumps(payload, indent=2) + "\n")

@@ -1,0 +1,87 @@
+"""`swapline bench speed`: per-stage medians on one 640x480 frame with one ~200 px face."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+from rich.progress import Progress
+
+from swapline.errors import SwaplineError
+from swapline.faces import BlazeFaceDetector, DetectorSettings, FaceMeshLandmarker
+from swapline.faces.landmarks import roi_from_landmarks
+from swapline.io import read_image
+from swapline.pipeline.engine import SwapEngine
+from swapline.trust import LabelStamp
+
+
+def make_frame(image: np.ndarray, face_box: np.ndarray, face_px: int = 200, size=(640, 480)) -> np.ndarray:
+    """A size[0] x size[1] frame cut from image, scaled so the face box is face_px wide, centred."""
+    scale = face_px / max(1.0, float(face_box[2] - face_box[0]))
+    cx, cy = (face_box[0] + face_box[2]) / 2 * scale, (face_box[1] + face_box[3]) / 2 * scale
+    matrix = np.array([[scale, 0, size[0] / 2 - cx], [0, scale, size[1] / 2 - cy]], np.float32)
+    return cv2.warpAffine(image, matrix, size, flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REFLECT)
+
+
+def _time(fn, repeats: int, progress: Progress, task) -> list[float]:
+    samples = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - start) * 1000.0)
+        progress.advance(task)
+    return samples
+
+
+def run_speed(source: Path, target: Path, repeats: int = 200, face_px: int = 200, show_progress: bool = True) -> dict:
+    engine = SwapEngine()
+    source_image = read_image(source).pixels
+    registered = engine.register_source(source_image, str(source))
+    target_image = read_image(target).pixels
+    target_faces = engine.analyser.faces(target_image)
+    if not target_faces:
+        raise SwaplineError(f"{target}: no face found in the target image")
+    frame = make_frame(target_image, target_faces[0].box, face_px)
+    detectors = {r: BlazeFaceDetector(DetectorSettings(range=r)) for r in ("short", "full")}
+    landmarker = FaceMeshLandmarker()
+    faces = detectors["full"].detect(frame)
+    if not faces:
+        raise SwaplineError(f"{target}: no face found in the 640x480 benchmark frame")
+    face = landmarker.refine(frame, faces[0])
+    roi = roi_from_landmarks(face.landmarks)
+    label = LabelStamp()
+    work = frame.copy()
+
+    def swap_blend() -> None:
+        np.copyto(work, frame)
+        engine.swapper.swap(work, face, registered)
+
+    stages = {
+        "detect (full range)": lambda: detectors["full"].detect(frame),
+        "detect (short range)": lambda: detectors["short"].detect(frame),
+        "landmarks (tracked ROI)": lambda: landmarker.run(frame, roi),
+        "swap + blend": swap_blend,
+        "label": lambda: label.apply(work),
+    }
+    results = {}
+    with Progress(disable=not show_progress, transient=True) as progress:
+        for name, fn in stages.items():
+            for _ in range(5):  # warm-up
+                fn()
+            task = progress.add_task(name, total=repeats)
+            samples = np.array(_time(fn, repeats, progress, task))
+            results[name] = {
+                "median_ms": float(np.median(samples)),
+                "p95_ms": float(np.percentile(samples, 95)),
+                "min_ms": float(samples.min()),
+            }
+    return {
+        "frame": "640x480",
+        "face_px": round(float(face.landmarks[:, 0].max() - face.landmarks[:, 0].min())),
+        "repeats": repeats,
+        "source": Path(source).name,
+        "target": Path(target).name,
+        "stages": results,
+    }

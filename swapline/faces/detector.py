@@ -1,0 +1,162 @@
+"""BlazeFace face detection (MediaPipe's short- and full-range models, converted to ONNX).
+
+The model sees the image letterboxed into a square; it regresses, for each of a fixed set of
+anchors, a box and 6 keypoints relative to that anchor, plus a score logit. We decode all
+anchors at once with numpy and merge overlapping hits with weighted NMS, as MediaPipe does.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from swapline.faces.face import Face
+from swapline.models import builtin_model_path
+from swapline.runtime import SessionFactory, shared_sessions
+
+
+@dataclass(frozen=True)
+class BlazeFaceSpec:
+    model: str
+    input_size: int
+    # (stride, anchors per feature-map cell); layers with the same stride are merged.
+    layers: tuple[tuple[int, int], ...]
+
+
+SPECS = {
+    "short": BlazeFaceSpec("face_detection_short_range", 128, ((8, 2), (16, 6))),
+    "full": BlazeFaceSpec("face_detection_full_range", 192, ((4, 1),)),
+}
+
+
+@dataclass(frozen=True)
+class DetectorSettings:
+    range: str = "full"  # "full" (faces up to ~5 m) or "short" (selfie distance, faster)
+    score_threshold: float = 0.5
+    nms_iou: float = 0.3
+    # Stills only: also scan overlapping tiles so small faces in big photos are found.
+    tiles: bool = False
+    max_faces: int = 16
+
+
+@functools.cache
+def anchor_centers(input_size: int, layers: tuple[tuple[int, int], ...]) -> np.ndarray:
+    """(N, 2) anchor centres in [0, 1], in the model's output order (row, column, anchor)."""
+    centers = []
+    for stride, per_cell in layers:
+        cells = input_size // stride
+        ys, xs = np.meshgrid(np.arange(cells), np.arange(cells), indexing="ij")
+        grid = np.stack([(xs + 0.5) / cells, (ys + 0.5) / cells], axis=-1).reshape(-1, 1, 2)
+        centers.append(np.repeat(grid, per_cell, axis=1).reshape(-1, 2))
+    return np.concatenate(centers).astype(np.float32)
+
+
+def _iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    x1 = np.maximum(box[0], boxes[:, 0])
+    y1 = np.maximum(box[1], boxes[:, 1])
+    x2 = np.minimum(box[2], boxes[:, 2])
+    y2 = np.minimum(box[3], boxes[:, 3])
+    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    area = (box[2] - box[0]) * (box[3] - box[1])
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    return inter / np.maximum(area + areas - inter, 1e-9)
+
+
+def weighted_nms(
+    boxes: np.ndarray, keypoints: np.ndarray, scores: np.ndarray, iou_threshold: float
+) -> list[tuple[np.ndarray, np.ndarray, float]]:
+    """Cluster overlapping detections; each cluster becomes the score-weighted mean of its members."""
+    order = np.argsort(-scores)
+    boxes, keypoints, scores = boxes[order], keypoints[order], scores[order]
+    remaining = np.ones(len(scores), dtype=bool)
+    merged = []
+    for i in range(len(scores)):
+        if not remaining[i]:
+            continue
+        members = remaining & (_iou(boxes[i], boxes) > iou_threshold)
+        members[i] = True
+        weights = scores[members][:, None]
+        total = float(weights.sum())
+        box = (boxes[members] * weights).sum(axis=0) / total
+        kps = (keypoints[members] * weights[:, :, None]).sum(axis=0) / total
+        merged.append((box, kps, float(scores[i])))
+        remaining &= ~members
+    return merged
+
+
+class BlazeFaceDetector:
+    """Finds faces in a BGR image; returns them largest first."""
+
+    def __init__(self, settings: DetectorSettings | None = None, sessions: SessionFactory | None = None):
+        self.settings = settings or DetectorSettings()
+        if self.settings.range not in SPECS:
+            raise ValueError(f"detector range must be one of {sorted(SPECS)}, not {self.settings.range!r}")
+        self.spec = SPECS[self.settings.range]
+        self.session = (sessions or shared_sessions()).load(builtin_model_path(self.spec.model))
+        self.input_name = self.session.get_inputs()[0].name
+        self.anchors = anchor_centers(self.spec.input_size, self.spec.layers)
+        self._tensor = np.zeros((1, 3, self.spec.input_size, self.spec.input_size), np.float32)
+
+    def _run_square(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Raw detections for one image (any shape), in that image's pixels, before NMS."""
+        size = self.spec.input_size
+        h, w = image.shape[:2]
+        scale = size / max(h, w)
+        nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+        pad_x, pad_y = (size - nw) // 2, (size - nh) // 2
+        small = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+        tensor = self._tensor
+        tensor.fill(0.0)
+        rgb = small[:, :, ::-1].transpose(2, 0, 1).astype(np.float32)
+        tensor[0, :, pad_y : pad_y + nh, pad_x : pad_x + nw] = rgb * (2.0 / 255.0) - 1.0
+        outputs = self.session.run(None, {self.input_name: tensor})
+        regressors, logits = sorted(outputs, key=lambda a: a.shape[-1], reverse=True)
+        regressors, logits = regressors[0], logits[0, :, 0]
+        keep = logits > np.log(self.settings.score_threshold / (1 - self.settings.score_threshold))
+        if not np.any(keep):
+            empty = np.zeros((0,), np.float32)
+            return np.zeros((0, 4), np.float32), np.zeros((0, 6, 2), np.float32), empty
+        raw = regressors[keep] / size
+        centers = self.anchors[keep]
+        cxcy = raw[:, 0:2] + centers
+        half = raw[:, 2:4] / 2
+        boxes = np.concatenate([cxcy - half, cxcy + half], axis=1)
+        keypoints = raw[:, 4:16].reshape(-1, 6, 2) + centers[:, None, :]
+        scores = 1.0 / (1.0 + np.exp(-np.clip(logits[keep], -100, 100)))
+        # undo the letterbox: model unit square -> image pixels
+        offset = np.array([pad_x, pad_y], np.float32) / size
+        boxes = (boxes - np.tile(offset, 2)) * size / scale
+        keypoints = (keypoints - offset) * size / scale
+        return boxes.astype(np.float32), keypoints.astype(np.float32), scores.astype(np.float32)
+
+    def _tiles(self, h: int, w: int) -> list[tuple[int, int, int]]:
+        """Overlapping square tiles (x, y, side) covering a large image, for small faces."""
+        side = max(self.spec.input_size * 2, min(h, w) // 2)
+        if max(h, w) <= side * 1.5:
+            return []
+        step = side * 2 // 3
+        xs = list(range(0, max(1, w - side), step)) + [max(0, w - side)]
+        ys = list(range(0, max(1, h - side), step)) + [max(0, h - side)]
+        return [(x, y, side) for y in sorted(set(ys)) for x in sorted(set(xs))]
+
+    def detect(self, image: np.ndarray) -> list[Face]:
+        boxes, keypoints, scores = self._run_square(image)
+        parts = [(boxes, keypoints, scores)]
+        if self.settings.tiles:
+            h, w = image.shape[:2]
+            for x, y, side in self._tiles(h, w):
+                b, k, s = self._run_square(image[y : y + side, x : x + side])
+                shift = np.array([x, y], np.float32)
+                parts.append((b + np.tile(shift, 2), k + shift, s))
+        boxes = np.concatenate([p[0] for p in parts])
+        keypoints = np.concatenate([p[1] for p in parts])
+        scores = np.concatenate([p[2] for p in parts])
+        if len(scores) == 0:
+            return []
+        merged = weighted_nms(boxes, keypoints, scores, self.settings.nms_iou)
+        faces = [Face(box=b, score=s, keypoints=k) for b, k, s in merged]
+        faces.sort(key=lambda f: f.area, reverse=True)
+        return faces[: self.settings.max_faces]

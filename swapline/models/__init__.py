@@ -1,0 +1,20 @@
+"""Built-in ONNX models (converted from MediaPipe by tools/convert_mediapipe_models.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+MODELS_DIR = Path(__file__).resolve().parent
+
+BUILTIN_MODELS = {
+    "face_detection_short_range": "BlazeFace short range (faces within ~2 m), 128x128 input",
+    "face_detection_full_range": "BlazeFace full range (faces within ~5 m), 192x192 input",
+    "face_landmark": "FaceMesh, 468 landmarks and face presence, 192x192 input",
+}
+
+
+def builtin_model_path(name: str) -> Path:
+    """Path of a bundled model file; these ship in the package, nothing is downloaded."""
+    if name not in BUILTIN_MODELS:
+        raise KeyError(f"unknown built-in model {name!r}")
+    return MODELS_DIR / f"{name}.onnx"

@@ -15,9 +15,7 @@ from swapline.errors import SwaplineError
 def _label_settings(args: argparse.Namespace):
     from swapline.trust import LabelSettings
 
-    return LabelSettings(
-        text=args.label_text, corner=args.label_corner, size=args.label_size, font=args.label_font
-    )
+    return LabelSettings(text=args.label_text, corner=args.label_corner, size=args.label_size, font=args.label_font)
 
 
 def _add_label_options(parser: argparse.ArgumentParser) -> None:
@@ -110,7 +108,9 @@ def cmd_models_list(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="swapline", description="Low-latency face swap; outputs are labelled AI-generated.")
+    parser = argparse.ArgumentParser(
+        prog="swapline", description="Low-latency face swap; outputs are labelled AI-generated."
+    )
     parser.add_argument("--version", action="version", version=f"swapline {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log model loading and providers")
     commands = parser.add_subparsers(dest="command", required=True)

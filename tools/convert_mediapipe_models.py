@@ -19,7 +19,6 @@ import argparse
 import hashlib
 import json
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
@@ -228,7 +227,7 @@ def compare_with_litert(tflite_path: Path, onnx_path: Path, images: list[np.ndar
         got = session.run(None, {session.get_inputs()[0].name: x.transpose(2, 0, 1)[None]})
         ordered = sorted(expected.values(), key=lambda a: a.size, reverse=True)
         mine = sorted(got, key=lambda a: a.size, reverse=True)
-        for want, have in zip(ordered, mine):
+        for want, have in zip(ordered, mine, strict=True):
             worst = max(worst, float(np.max(np.abs(want.reshape(-1) - have.reshape(-1)))))
     return worst
 
@@ -267,8 +266,10 @@ def main() -> int:
                 "check_images": len(images),
                 "sha256": digest,
             }
-            print(f"{name}: folded {folded}, max |ONNX - LiteRT| = {diff_patched:.3g} "
-                  f"over {len(images)} images -> {target.relative_to(REPO)}")
+            print(
+                f"{name}: folded {folded}, max |ONNX - LiteRT| = {diff_patched:.3g} "
+                f"over {len(images)} images -> {target.relative_to(REPO)}"
+            )
     (args.out / "conversion.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return 0
 

@@ -12,6 +12,16 @@ from rich.table import Table
 from swapline import __version__
 
 
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def machine_info() -> dict:
     import os
 
@@ -21,7 +31,7 @@ def machine_info() -> dict:
         "swapline": __version__,
         "python": platform.python_version(),
         "onnxruntime": onnxruntime.__version__,
-        "cpu": platform.processor() or platform.machine(),
+        "cpu": _cpu_name(),
         "cores": os.cpu_count(),
     }
 

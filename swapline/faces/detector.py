@@ -107,7 +107,10 @@ class BlazeFaceDetector:
         scale = size / max(h, w)
         nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
         pad_x, pad_y = (size - nw) // 2, (size - nh) // 2
-        small = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+        small = image
+        while small.shape[1] >= 2 * nw and small.shape[0] >= 2 * nh:
+            small = cv2.pyrDown(small)  # cheap anti-aliasing; INTER_AREA at odd ratios is slow
+        small = cv2.resize(small, (nw, nh), interpolation=cv2.INTER_LINEAR)
         tensor = self._tensor
         tensor.fill(0.0)
         rgb = small[:, :, ::-1].transpose(2, 0, 1).astype(np.float32)

@@ -41,7 +41,9 @@ class DlibFaceEncoder:
         try:
             import dlib
         except ImportError as exc:
-            raise SwaplineError("identity encoder needs the 'identity' extra: pip install 'swapline[identity]'") from exc
+            raise SwaplineError(
+                "identity encoder needs the 'identity' extra: pip install 'swapline[identity]'"
+            ) from exc
         shape, resnet = _dlib_model_files()
         self._dlib = dlib
         self._shape = dlib.shape_predictor(str(shape))

@@ -73,9 +73,10 @@ class SessionFactory:
         providers: list = []
         for name in available_providers(self.settings.providers):
             if name == "TensorrtExecutionProvider":
-                cache = self.settings.trt_cache_dir or Path(
-                    os.environ.get("SWAPLINE_HOME", Path.home() / ".cache" / "swapline")
-                ) / "trt"
+                cache = (
+                    self.settings.trt_cache_dir
+                    or Path(os.environ.get("SWAPLINE_HOME", Path.home() / ".cache" / "swapline")) / "trt"
+                )
                 cache.mkdir(parents=True, exist_ok=True)
                 providers.append(
                     (

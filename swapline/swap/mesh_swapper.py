@@ -25,7 +25,7 @@ from swapline.swap.mesh_warp import build_maps
 class MeshSwapSettings:
     feather: float = 0.08  # blend edge width, as a fraction of the face size
     match_lighting: bool = True
-    lighting_sigma: float = 0.4  # low-pass radius for lighting transfer, x inter-ocular distance
+    lighting_sigma: float = 0.8  # low-pass radius for lighting transfer, x inter-ocular distance
     keep_target_mouth: bool = True
     # A source triangle seen at less than this cosine (turned away) is not used.
     min_source_facing: float = 0.05

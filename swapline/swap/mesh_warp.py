@@ -7,8 +7,8 @@ turned head folds the mesh), then each pixel applies its triangle's target->sour
 
 from __future__ import annotations
 
-import numpy as np
 import cv2
+import numpy as np
 
 _SHIFT = 4  # sub-pixel bits for the rasteriser
 

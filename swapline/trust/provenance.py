@@ -16,6 +16,6 @@ def provenance_record(method: str, label_text: str, **extra: object) -> dict:
         "generator": f"swapline {__version__}",
         "method": method,
         "visible_label": label_text,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         **extra,
     }

@@ -1,0 +1,71 @@
+import numpy as np
+import pytest
+
+from swapline.faces import BlazeFaceDetector, DetectorSettings
+from swapline.faces.detector import anchor_centers, weighted_nms
+from tests.conftest import load
+
+# Face centres in tests/data/obama_and_biden.jpg (1280x914), read off the photo.
+BIDEN_CENTER = (534, 339)
+OBAMA_CENTER = (793, 315)
+
+
+def centers(faces):
+    return np.array([f.center for f in faces])
+
+
+def test_anchor_layouts_match_the_models():
+    assert anchor_centers(128, ((8, 2), (16, 6))).shape == (896, 2)
+    assert anchor_centers(192, ((4, 1),)).shape == (2304, 2)
+    first = anchor_centers(128, ((8, 2), (16, 6)))[:3]
+    assert np.allclose(first, [[0.5 / 16, 0.5 / 16]] * 2 + [[1.5 / 16, 0.5 / 16]])
+
+
+def test_full_range_finds_both_faces_in_the_group_photo():
+    faces = BlazeFaceDetector(DetectorSettings(range="full")).detect(load("obama_and_biden.jpg"))
+    found = centers(faces)
+    for expected in (BIDEN_CENTER, OBAMA_CENTER):
+        assert np.min(np.linalg.norm(found - expected, axis=1)) < 30, (expected, found)
+
+
+def test_full_range_finds_the_small_face_in_the_full_body_shot():
+    image = load("obama3.jpg")
+    faces = BlazeFaceDetector(DetectorSettings(range="full")).detect(image)
+    assert len(faces) == 1
+    face = faces[0]
+    assert face.width < image.shape[1] * 0.25  # a small face in a big frame
+    # keypoints sit inside the box, eyes above the mouth
+    assert np.all((face.keypoints[:4] >= face.box[:2]) & (face.keypoints[:4] <= face.box[2:]))
+    assert face.keypoints[0, 1] < face.keypoints[3, 1] and face.keypoints[1, 1] < face.keypoints[3, 1]
+
+
+@pytest.mark.parametrize("detector_range", ["short", "full"])
+@pytest.mark.parametrize("name", ["obama.jpg", "biden.jpg", "biden2.jpg", "astronaut.png", "obama2.jpg"])
+def test_one_face_per_portrait(detector_range, name):
+    faces = BlazeFaceDetector(DetectorSettings(range=detector_range)).detect(load(name))
+    assert len(faces) == 1
+    assert faces[0].score > 0.7
+
+
+def test_letterbox_is_undone_exactly():
+    detector = BlazeFaceDetector(DetectorSettings(range="full"))
+    image = load("obama.jpg")
+    shifted = np.zeros((image.shape[0], image.shape[1] + 200, 3), np.uint8)
+    shifted[:, 200:] = image
+    a = detector.detect(image)[0]
+    b = detector.detect(shifted)[0]
+    assert np.allclose(
+        b.box - [200, 0, 200, 0], a.box, atol=0.06 * a.width
+    )  # model noise at another scale; a letterbox bug is ~100 px
+
+
+def test_weighted_nms_averages_overlapping_boxes():
+    boxes = np.array([[0, 0, 10, 10], [1, 1, 11, 11], [50, 50, 60, 60]], np.float32)
+    keypoints = np.zeros((3, 6, 2), np.float32)
+    merged = weighted_nms(boxes, keypoints, np.array([0.9, 0.9, 0.8]), 0.3)
+    assert len(merged) == 2
+    assert np.allclose(merged[0][0], [0.5, 0.5, 10.5, 10.5])
+
+
+def test_no_face_in_a_blank_image():
+    assert BlazeFaceDetector().detect(np.full((480, 640, 3), 128, np.uint8)) == []

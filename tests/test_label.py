@@ -68,3 +68,9 @@ def test_label_on_transparent_image_is_opaque():
     LabelStamp().apply(image, alpha)
     assert has_label(image)
     assert alpha.max() == 255
+
+
+def test_label_fits_a_narrow_image():
+    image = np.full((400, 90, 3), 128, np.uint8)
+    LabelStamp().apply(image)
+    assert has_label(image)

@@ -70,6 +70,10 @@ def render_label(settings: LabelSettings, width: int, height: int) -> RenderedLa
     px = max(settings.min_px, round(min(width, height) * settings.size))
     font = _font(Path(font_path), px)
     left, top, right, bottom = font.getbbox(settings.text)
+    if right - left > 0.9 * width:  # narrow image: shrink the text so the whole label fits
+        px = max(6, int(px * 0.9 * width / (right - left)))
+        font = _font(Path(font_path), px)
+        left, top, right, bottom = font.getbbox(settings.text)
     pad = max(2, px // 3)
     box_w = min(width, right - left + 2 * pad)
     box_h = min(height, bottom - top + 2 * pad)

@@ -95,6 +95,121 @@ def cmd_bench_speed(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_live_summary(summary: dict) -> None:
+    from swapline.bench.report import print_table
+
+    latency = summary["latency_ms"]
+    rows = [
+        ["frames in / out / dropped", f"{summary['frames_in']} / {summary['frames_out']} / {summary['dropped']}"],
+        ["output fps", summary["output_fps"]],
+        [
+            "latency p50 / p95 / p99 / max ms",
+            f"{latency['p50_ms']:.1f} / {latency['p95_ms']:.1f} / {latency['p99_ms']:.1f} / {latency['max_ms']:.1f}",
+        ],
+    ]
+    rows += [
+        [f"  {stage} p50 / p95 ms", f"{h['p50_ms']:.2f} / {h['p95_ms']:.2f}"]
+        for stage, h in summary["stages_ms"].items()
+    ]
+    rows.append(["stopped", summary["stop_reason"]])
+    print_table("live run", ["", "value"], rows)
+
+
+def cmd_live(args: argparse.Namespace) -> int:
+    from swapline.faces import DetectorSettings
+    from swapline.io import read_image
+    from swapline.io.sinks import NullSink, VideoFileSink, VirtualCameraSink, WindowSink
+    from swapline.io.sources import CameraSource, ImageSource, VideoFileSource
+    from swapline.pipeline.live import LiveSettings
+    from swapline.pipeline.rate import AdaptiveRateSettings
+    from swapline.pipeline.realtime import RealtimeSettings, build_live_pipeline
+
+    source_image = read_image(args.source).pixels
+    if args.input is not None:
+        frames = VideoFileSource(args.input, fps=args.fps, loop=args.loop)
+        size = (frames.width, frames.height)
+    elif args.image is not None:
+        still = read_image(args.image).pixels
+        frames = ImageSource(still, fps=args.fps or 30.0)
+        size = (still.shape[1], still.shape[0])
+    else:
+        frames = CameraSource(args.camera, args.width, args.height, args.fps or 30.0)
+        size = (args.width, args.height)
+    fps = args.fps or getattr(frames, "fps", 30.0)
+    if args.sink == "null":
+        sink = NullSink()
+    elif args.sink == "window":
+        sink = WindowSink(overlay=not args.no_overlay)
+    elif args.sink == "vcam":
+        sink = VirtualCameraSink(size[0], size[1], fps)
+    else:
+        sink = VideoFileSink(Path(args.sink), fps=fps)
+    settings = RealtimeSettings(
+        live=LiveSettings(max_latency_ms=args.max_latency_ms),
+        detector=DetectorSettings(range=args.detector),
+        label=_label_settings(args),
+        rate=AdaptiveRateSettings(enabled=not args.no_adaptive),
+    )
+    pipeline = build_live_pipeline(source_image, str(args.source), frames, sink, settings)
+    stats = pipeline.run(duration_s=args.seconds)
+    summary = stats.summary()
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        _print_live_summary(summary)
+    if stats.error:
+        print(f"swapline: error: {stats.error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_bench_latency(args: argparse.Namespace) -> int:
+    from swapline.bench.latency import run_latency
+    from swapline.bench.report import machine_info, print_table, write_json
+
+    layouts = tuple(args.layouts.split(","))
+    report = run_latency(args.source, args.input, args.fps, args.seconds, args.stall_ms, args.stall_every, layouts)
+    rows = []
+    for layout, run in report["runs"].items():
+        lat = run["latency_ms"]
+        rows.append(
+            [
+                layout,
+                lat["p50_ms"],
+                lat["p95_ms"],
+                lat["p99_ms"],
+                lat["max_ms"],
+                run["frames_in"],
+                run["frames_out"],
+                run["dropped"],
+                run["output_fps"],
+            ]
+        )
+    title = f"end-to-end latency, {args.fps:g} fps input, {args.seconds:g} s" + (
+        f", {args.stall_ms:g} ms stall every {args.stall_every} frames" if args.stall_ms else ""
+    )
+    print_table(title, ["layout", "p50 ms", "p95 ms", "p99 ms", "max ms", "in", "out", "dropped", "fps"], rows)
+    stage_rows = [
+        [f"{layout}: {stage}", h["p50_ms"], h["p95_ms"]]
+        for layout, run in report["runs"].items()
+        for stage, h in run["stages_ms"].items()
+    ]
+    print_table("per stage", ["stage", "p50 ms", "p95 ms"], stage_rows)
+    if "serial_over_pipelined" in report:
+        print(f"serial / pipelined latency: {report['serial_over_pipelined']}")
+    write_json(args.json, {"machine": machine_info(), **report})
+    return 0
+
+
+def cmd_bench_clip(args: argparse.Namespace) -> int:
+    from swapline.bench.clips import make_clip
+
+    width, height = (int(v) for v in args.size.lower().split("x"))
+    path = make_clip(args.photo, args.out, (width, height), args.fps, args.seconds, args.face_px, args.motion)
+    print(f"wrote {path}")
+    return 0
+
+
 def cmd_models_list(args: argparse.Namespace) -> int:
     from swapline.bench.report import print_table
     from swapline.models import BUILTIN_MODELS, builtin_model_path
@@ -142,6 +257,52 @@ def build_parser() -> argparse.ArgumentParser:
     speed.add_argument("--face-px", type=int, default=200, help="face width in the frame")
     speed.add_argument("--json", type=Path, help="also write the results here")
     speed.set_defaults(func=cmd_bench_speed)
+
+    live = commands.add_parser("live", help="swap faces in a live camera feed or a stand-in video")
+    live.add_argument("--source", "-s", type=Path, required=True, help="photo of the face to use")
+    where = live.add_mutually_exclusive_group()
+    where.add_argument(
+        "--camera",
+        default=0,
+        type=lambda v: int(v) if v.isdigit() else v,
+        help="camera index or device path (default 0)",
+    )
+    where.add_argument("--input", type=Path, help="a video file played at its own pace, as a camera")
+    where.add_argument("--image", type=Path, help="a still image, as a camera")
+    live.add_argument("--sink", default="window", help="window, vcam, null, or a video file path (.mp4)")
+    live.add_argument("--fps", type=float, default=None, help="camera/playback frame rate")
+    live.add_argument("--width", type=int, default=640)
+    live.add_argument("--height", type=int, default=480)
+    live.add_argument("--loop", action="store_true", help="loop the --input video")
+    live.add_argument("--seconds", type=float, default=None, help="stop after this long")
+    live.add_argument("--max-latency-ms", type=float, default=200.0, help="drop frames older than this")
+    live.add_argument("--detector", choices=("short", "full"), default="short")
+    live.add_argument("--no-adaptive", action="store_true", help="keep full rate with no face in view")
+    live.add_argument("--no-overlay", action="store_true", help="no latency/fps text in the window")
+    live.add_argument("--json", action="store_true", help="print the run summary as JSON")
+    _add_label_options(live)
+    live.set_defaults(func=cmd_live)
+
+    latency = bench.add_parser("latency", help="live pipeline latency vs the serial baseline")
+    latency.add_argument("--source", type=Path, required=True, help="photo of the face to use")
+    latency.add_argument("--input", type=Path, required=True, help="video played as a camera (see bench clip)")
+    latency.add_argument("--fps", type=float, default=30.0)
+    latency.add_argument("--seconds", type=float, default=20.0, help="per layout")
+    latency.add_argument("--stall-ms", type=float, default=0.0, help="a stage hiccup of this many ms...")
+    latency.add_argument("--stall-every", type=int, default=30, help="...every this many frames")
+    latency.add_argument("--layouts", default="split,single,serial", help="comma list of split, single, serial")
+    latency.add_argument("--json", type=Path, help="also write the results here")
+    latency.set_defaults(func=cmd_bench_latency)
+
+    clip = bench.add_parser("clip", help="make a test clip (moving face) from a photo")
+    clip.add_argument("--photo", type=Path, required=True)
+    clip.add_argument("--out", type=Path, required=True)
+    clip.add_argument("--size", default="640x480")
+    clip.add_argument("--fps", type=float, default=30.0)
+    clip.add_argument("--seconds", type=float, default=10.0)
+    clip.add_argument("--face-px", type=int, default=200)
+    clip.add_argument("--motion", type=float, default=1.0, help="0 = still head")
+    clip.set_defaults(func=cmd_bench_clip)
 
     models = commands.add_parser("models", help="model files").add_subparsers(dest="models", required=True)
     models.add_parser("list", help="list known models").set_defaults(func=cmd_models_list)

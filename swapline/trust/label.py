@@ -99,8 +99,10 @@ def render_label(settings: LabelSettings, width: int, height: int) -> RenderedLa
 class LabelStamp:
     """Stamps the label onto frames in place; rendering is cached per frame size."""
 
-    def __init__(self, settings: LabelSettings | None = None):
+    def __init__(self, settings: LabelSettings | None = None, warm_size: tuple[int, int] = (640, 480)):
         self.settings = settings or LabelSettings()
+        # Loading the font and its character map takes ~100 ms: pay it here, not on frame one.
+        render_label(self.settings, *warm_size)
 
     def apply(self, image: np.ndarray, alpha_channel: np.ndarray | None = None) -> None:
         h, w = image.shape[:2]

@@ -1,0 +1,78 @@
+"""The real live pipeline on a generated clip: swapped, labelled, in order, recorded."""
+
+import json
+import subprocess
+import sys
+
+import av
+import numpy as np
+import pytest
+
+from swapline.bench.clips import make_clip
+from swapline.io import read_image
+from swapline.io.sinks import VideoFileSink
+from swapline.io.sources import VideoFileSource
+from swapline.pipeline.realtime import RealtimeSettings, build_live_pipeline
+from swapline.trust import has_label
+from tests.conftest import DATA
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    return make_clip(DATA / "biden2.jpg", tmp_path_factory.mktemp("clips") / "biden.mp4", seconds=2.0)
+
+
+def decode(path):
+    with av.open(str(path)) as container:
+        return [f.to_ndarray(format="bgr24") for f in container.decode(video=0)]
+
+
+def test_live_run_records_labelled_swapped_frames(clip, tmp_path):
+    out = tmp_path / "live.mp4"
+    source = read_image(DATA / "obama.jpg").pixels
+    pipeline = build_live_pipeline(
+        source, "obama.jpg", VideoFileSource(clip), VideoFileSink(out), RealtimeSettings(), sensor=lambda: None
+    )
+    stats = pipeline.run()
+    assert stats.stop_reason == "source ended" and stats.error is None
+    assert stats.frames_in == 60 and stats.frames_out >= 55  # a real-time run may drop a few
+    assert pipeline.alive_threads == []
+    recorded, original = decode(out), decode(clip)
+    assert len(recorded) == stats.frames_out
+    assert all(has_label(frame) for frame in recorded[::5])
+    # the face changed (centre of the frame), the background did not (corner)
+    centre = np.s_[180:300, 260:380]
+    corner = np.s_[0:60, 0:60]
+    assert np.abs(recorded[10][centre].astype(int) - original[10][centre].astype(int)).mean() > 8
+    assert np.abs(recorded[10][corner].astype(int) - original[10][corner].astype(int)).mean() < 4
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "swapline", *map(str, args)], capture_output=True, text=True)
+
+
+def test_live_cli_with_a_video_standing_in_for_a_camera(clip, tmp_path):
+    out = tmp_path / "rec.mp4"
+    result = run_cli("live", "--source", DATA / "obama.jpg", "--input", clip, "--sink", out, "--json")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["frames_out"] >= 55 and summary["stop_reason"] == "source ended"
+    assert {"capture wait", "landmarks", "swap", "label", "output"} <= set(summary["stages_ms"])
+    assert out.exists() and not list(tmp_path.glob(".*"))
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--camera", "/dev/video-missing"], "cannot be opened"),
+        (["--input", "missing.mp4"], "no such file"),
+        (["--input", DATA / "README.md"], "not a readable video"),
+        (["--input", "CLIP", "--sink", "out.avi"], "unsupported recording format"),
+    ],
+)
+def test_live_cli_errors_are_one_line(clip, tmp_path, args, message):
+    args = [clip if a == "CLIP" else (tmp_path / a if a == "out.avi" else a) for a in args]
+    result = run_cli("live", "--source", DATA / "obama.jpg", "--sink", "null", *args)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and "Traceback" not in result.stderr

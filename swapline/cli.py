@@ -168,7 +168,9 @@ def cmd_bench_latency(args: argparse.Namespace) -> int:
     from swapline.bench.report import machine_info, print_table, write_json
 
     layouts = tuple(args.layouts.split(","))
-    report = run_latency(args.source, args.input, args.fps, args.seconds, args.stall_ms, args.stall_every, layouts)
+    report = run_latency(
+        args.source, args.input, args.fps, args.seconds, args.stall_ms, args.stall_every, layouts, args.window_s
+    )
     rows = []
     for layout, run in report["runs"].items():
         lat = run["latency_ms"]
@@ -195,6 +197,8 @@ def cmd_bench_latency(args: argparse.Namespace) -> int:
         for stage, h in run["stages_ms"].items()
     ]
     print_table("per stage", ["stage", "p50 ms", "p95 ms"], stage_rows)
+    for layout, run in report["runs"].items():
+        print(f"{layout}: p99 ms per {report['input']['window_s']:g} s window: {run['p99_ms_by_window']}")
     if "serial_over_pipelined" in report:
         print(f"serial / pipelined latency: {report['serial_over_pipelined']}")
     write_json(args.json, {"machine": machine_info(), **report})
@@ -290,6 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
     latency.add_argument("--seconds", type=float, default=20.0, help="per layout")
     latency.add_argument("--stall-ms", type=float, default=0.0, help="a stage hiccup of this many ms...")
     latency.add_argument("--stall-every", type=int, default=30, help="...every this many frames")
+    latency.add_argument("--window-s", type=float, default=10.0, help="p99 reported per window of this length")
     latency.add_argument("--layouts", default="split,single,serial", help="comma list of split, single, serial")
     latency.add_argument("--json", type=Path, help="also write the results here")
     latency.set_defaults(func=cmd_bench_latency)

@@ -76,3 +76,20 @@ def test_live_cli_errors_are_one_line(clip, tmp_path, args, message):
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0] and "Traceback" not in result.stderr
+
+
+def test_window_sink_without_a_display_is_a_clear_error(monkeypatch):
+    from swapline.errors import SwaplineError
+    from swapline.io.sinks import WindowSink
+
+    monkeypatch.delenv("DISPLAY", raising=False)
+    with pytest.raises(SwaplineError, match="no display available"):
+        WindowSink()
+
+
+def test_virtual_camera_without_a_device_is_a_clear_error():
+    from swapline.errors import SwaplineError
+    from swapline.io.sinks import VirtualCameraSink
+
+    with pytest.raises(SwaplineError, match="virtual camera"):
+        VirtualCameraSink(640, 480, 30)

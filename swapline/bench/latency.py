@@ -19,16 +19,48 @@ from swapline.io import read_image
 from swapline.io.sinks import NullSink
 from swapline.io.sources import VideoFileSource
 from swapline.pipeline.frames import Frame
+from swapline.pipeline.histogram import LatencyHistogram
 from swapline.pipeline.live import LivePipeline, LiveStats
 from swapline.pipeline.realtime import RealtimeSettings, build_stages, register_source_face
 from swapline.runtime import shared_sessions
 from swapline.swap import MeshSwapper
 
+
+class WindowedLatency:
+    """p99 per fixed time window, to show latency does not creep up over a long run."""
+
+    def __init__(self, window_s: float = 10.0):
+        self.window_s = window_s
+        self.windows: list[LatencyHistogram] = []
+        self._start: float | None = None
+
+    def add(self, done: float, latency_ms: float) -> None:
+        if self._start is None:
+            self._start = done
+        index = int((done - self._start) // self.window_s)
+        while len(self.windows) <= index:
+            self.windows.append(LatencyHistogram())
+        self.windows[index].add(latency_ms)
+
+    def p99s(self) -> list[float]:
+        return [round(w.percentile(99), 2) for w in self.windows if w.count]
+
+
+class WindowedNullSink(NullSink):
+    def __init__(self, windows: WindowedLatency):
+        self.windows = windows
+
+    def write(self, frame, stats) -> bool:
+        now = time.monotonic()
+        self.windows.add(now, (now - frame.captured_at) * 1000.0)
+        return True
+
+
 # Documented JSON keys (see BENCHMARKS.md): each run has the keys of LiveStats.summary().
 RUN_KEYS = ("frames_in", "frames_out", "dropped", "drop_rate", "output_fps", "latency_ms", "stages_ms")
 
 
-def _serial(frames: VideoFileSource, stages: list, seconds: float) -> LiveStats:
+def _serial(frames: VideoFileSource, stages: list, seconds: float, windows: WindowedLatency) -> LiveStats:
     """Every frame processed in turn: the camera buffer queues frames while we work."""
     stats = LiveStats()
     buffer: queue.Queue = queue.Queue()
@@ -60,6 +92,7 @@ def _serial(frames: VideoFileSource, stages: list, seconds: float) -> LiveStats:
             frame = stage.process(frame)
         done = time.monotonic()
         stats.latency.add((done - frame.captured_at) * 1000.0)
+        windows.add(done, (done - frame.captured_at) * 1000.0)
         stats.stages.add(frame.timings)
         stats.frames_out += 1
     stop.set()
@@ -78,6 +111,7 @@ def run_latency(
     stall_ms: float = 0.0,
     stall_every: int = 30,
     layouts: tuple[str, ...] = ("split", "single", "serial"),
+    window_s: float = 10.0,
     show_progress: bool = True,
 ) -> dict:
     base = RealtimeSettings(stall_ms=stall_ms, stall_every=stall_every)
@@ -90,12 +124,15 @@ def run_latency(
             settings = replace(base, split_stages=(layout == "split"))
             stages = build_stages(registered, settings, sessions)
             frames = VideoFileSource(video, fps=fps, loop=True)
+            windows = WindowedLatency(window_s)
             if layout == "serial":
-                stats = _serial(frames, stages, seconds)
+                stats = _serial(frames, stages, seconds, windows)
             else:
-                stats = LivePipeline(frames, stages, NullSink(), settings.live).run(duration_s=seconds)
+                sink = WindowedNullSink(windows)
+                stats = LivePipeline(frames, stages, sink, settings.live).run(duration_s=seconds)
             summary = stats.summary()
             results[layout] = {key: summary[key] for key in RUN_KEYS}
+            results[layout]["p99_ms_by_window"] = windows.p99s()
             progress.update(task, completed=1, total=1)
     report = {
         "input": {
@@ -104,6 +141,7 @@ def run_latency(
             "seconds": seconds,
             "stall_ms": stall_ms,
             "stall_every": stall_every,
+            "window_s": window_s,
         },
         "runs": results,
     }

@@ -38,6 +38,12 @@ def _engine_settings(args: argparse.Namespace):
 
 
 def cmd_swap(args: argparse.Namespace) -> int:
+    from swapline.io.video import is_video_path
+
+    if is_video_path(args.target):
+        return cmd_swap_video(args)
+    if args.faces == "reference":
+        raise SwaplineError("--faces reference is for videos; for an image use --faces all or largest")
     from swapline.pipeline import swap_image_file
 
     report = swap_image_file(args.source, args.target, args.output, _engine_settings(args))
@@ -45,6 +51,29 @@ def cmd_swap(args: argparse.Namespace) -> int:
         print(json.dumps(report.to_dict(), indent=2))
     else:
         print(f"swapped {report.faces_swapped} of {report.faces_found} face(s) -> {report.output}")
+    return 0
+
+
+def cmd_swap_video(args: argparse.Namespace) -> int:
+    from swapline.faces import DetectorSettings
+    from swapline.pipeline.video_job import VideoSettings, VideoSwapJob
+
+    settings = VideoSettings(
+        crf=args.crf,
+        preset=args.preset,
+        segment_frames=args.segment_frames,
+        faces=args.faces,
+        detector=DetectorSettings(range=args.detector),
+        label=_label_settings(args),
+    )
+    report = VideoSwapJob(args.source, args.target, args.output, settings, reference=args.reference).run(
+        progress=not args.json and sys.stderr.isatty()
+    )
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        resumed = f", {report.resumed_segments} segment(s) resumed" if report.resumed_segments else ""
+        print(f"{report.frames} frames at {report.fps:g} fps{resumed} -> {report.output}")
     return 0
 
 
@@ -205,11 +234,34 @@ def cmd_bench_latency(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_video(args: argparse.Namespace) -> int:
+    from swapline.bench.report import machine_info, print_table, write_json
+    from swapline.bench.video import run_video_bench
+    from swapline.pipeline.video_job import VideoSettings
+
+    result = run_video_bench(args.source, args.input, VideoSettings(preset=args.preset, crf=args.crf), args.still)
+    inp = result["input"]
+    rows = [
+        ["swap (whole job)", result["swap"]["seconds"], result["swap"]["fps"]],
+        ["floor (decode + encode)", result["floor"]["seconds"], result["floor"]["fps"]],
+    ]
+    title = f"{inp['width']}x{inp['height']} {inp['fps']:g} fps, {inp['frames']} frames, preset {inp['preset']}"
+    print_table(title, ["run", "seconds", "fps"], rows)
+    print(f"swap / floor time: {result['swap_over_floor']}  per-frame stages ms: {result['swap']['stages_ms']}")
+    if "stability" in result:
+        st = result["stability"]
+        print(f"jitter on a still head: input {st['input_jitter_px']} px, output {st['output_jitter_px']} px")
+    write_json(args.json, {"machine": machine_info(), **result})
+    return 0
+
+
 def cmd_bench_clip(args: argparse.Namespace) -> int:
     from swapline.bench.clips import make_clip
 
     width, height = (int(v) for v in args.size.lower().split("x"))
-    path = make_clip(args.photo, args.out, (width, height), args.fps, args.seconds, args.face_px, args.motion)
+    path = make_clip(
+        args.photo, args.out, (width, height), args.fps, args.seconds, args.face_px, args.motion, args.audio_hz
+    )
     print(f"wrote {path}")
     return 0
 
@@ -234,11 +286,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log model loading and providers")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    swap = commands.add_parser("swap", help="swap the source face into a target image")
+    swap = commands.add_parser("swap", help="swap the source face into a target image or video")
     swap.add_argument("--source", "-s", type=Path, required=True, help="photo of the face to use")
-    swap.add_argument("--target", "-t", type=Path, required=True, help="image whose faces are replaced")
-    swap.add_argument("--output", "-o", type=Path, required=True, help="result (jpg, png or webp)")
-    swap.add_argument("--faces", choices=("all", "largest"), default="all", help="which target faces to replace")
+    swap.add_argument("--target", "-t", type=Path, required=True, help="image or video whose faces are replaced")
+    swap.add_argument("--output", "-o", type=Path, required=True, help="result (jpg, png, webp; mp4, mov, mkv)")
+    swap.add_argument(
+        "--faces", choices=("all", "largest", "reference"), default="all", help="which target faces to replace"
+    )
+    swap.add_argument("--reference", type=Path, help="video, --faces reference: a photo of the person to replace")
+    swap.add_argument("--crf", type=int, default=20, help="video: x264 quality (lower is better)")
+    swap.add_argument("--preset", default="veryfast", help="video: x264 preset")
+    swap.add_argument("--segment-frames", type=int, default=300, help="video: frames per resumable segment")
     swap.add_argument("--detector", choices=("full", "short"), default="full", help="BlazeFace range")
     swap.add_argument("--json", action="store_true", help="print a JSON summary with per-stage times")
     _add_label_options(swap)
@@ -299,6 +357,15 @@ def build_parser() -> argparse.ArgumentParser:
     latency.add_argument("--json", type=Path, help="also write the results here")
     latency.set_defaults(func=cmd_bench_latency)
 
+    video = bench.add_parser("video", help="video swap throughput vs decode+encode, and jitter")
+    video.add_argument("--source", type=Path, required=True, help="photo of the face to use")
+    video.add_argument("--input", type=Path, required=True, help="the video to swap (see bench clip)")
+    video.add_argument("--preset", default="veryfast")
+    video.add_argument("--crf", type=int, default=20)
+    video.add_argument("--still", type=Path, help="photo for the still-head jitter clip")
+    video.add_argument("--json", type=Path, help="also write the results here")
+    video.set_defaults(func=cmd_bench_video)
+
     clip = bench.add_parser("clip", help="make a test clip (moving face) from a photo")
     clip.add_argument("--photo", type=Path, required=True)
     clip.add_argument("--out", type=Path, required=True)
@@ -307,6 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
     clip.add_argument("--seconds", type=float, default=10.0)
     clip.add_argument("--face-px", type=int, default=200)
     clip.add_argument("--motion", type=float, default=1.0, help="0 = still head")
+    clip.add_argument("--audio-hz", type=float, default=None, help="add a sine tone of this pitch")
     clip.set_defaults(func=cmd_bench_clip)
 
     models = commands.add_parser("models", help="model files").add_subparsers(dest="models", required=True)

@@ -33,7 +33,7 @@ def render_frames(photo: np.ndarray, face_box: np.ndarray, size, fps: float, sec
     """Yield the clip's frames (BGR)."""
     for index in range(int(round(fps * seconds))):
         matrix = face_frame_matrix(face_box, size, face_px, index / fps, motion)
-        yield cv2.warpAffine(photo, matrix, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+        yield cv2.warpAffine(photo, matrix, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
 def write_clip(

@@ -25,6 +25,7 @@ class Face:
     landmarks: np.ndarray | None = None
     presence: float | None = None
     embedding: np.ndarray | None = None
+    track_id: int | None = None  # set by the tracker: the same id while a face stays tracked
 
     @property
     def width(self) -> float:

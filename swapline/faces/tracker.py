@@ -55,12 +55,15 @@ class FaceTracker:
         self.landmarker = landmarker
         self.settings = settings or TrackerSettings()
         self._rois: list[Roi] = []
+        self._ids: list[int] = []
+        self._next_id = 0
         self._since_detection = 0
         self.detections_run = 0
         self.light = False  # thermal light mode: look for new faces 4x less often
 
     def reset(self) -> None:
         self._rois = []
+        self._ids = []
 
     def _measure(self, frame: np.ndarray, roi: Roi) -> Face | None:
         landmarks, presence = self.landmarker.run(frame, roi)
@@ -69,9 +72,20 @@ class FaceTracker:
         return face_from_landmarks(landmarks, presence)
 
     def update(self, frame: np.ndarray, timings: dict[str, float] | None = None) -> list[Face]:
-        """Faces in this frame; timings (if given) receive "landmarks" and "detect" milliseconds."""
+        """Faces in this frame; timings (if given) receive "landmarks" and "detect" milliseconds.
+
+        Each face carries a track_id that stays the same while the face is tracked; a face
+        found again after being lost gets a new id.
+        """
         start = time.perf_counter()
-        faces = [f for f in (self._measure(frame, roi) for roi in self._rois) if f is not None]
+        faces = []
+        for roi, track_id in zip(self._rois, self._ids, strict=True):
+            face = self._measure(frame, roi)
+            if face is None:
+                continue
+            if faces and np.max(_iou(face.box, np.stack([f.box for f in faces]))) > 0.5:
+                continue  # two tracks converged on one face: keep the older
+            faces.append(face.replace(track_id=track_id))
         self._since_detection += 1
         wants_more = len(faces) < self.settings.max_faces
         interval = self.settings.redetect_interval * (4 if self.light else 1)
@@ -89,8 +103,10 @@ class FaceTracker:
                     continue
                 tracked = self._measure(frame, roi_from_detection(found))
                 if tracked is not None:
-                    faces.append(tracked)
+                    faces.append(tracked.replace(track_id=self._next_id))
+                    self._next_id += 1
         self._rois = [roi_from_landmarks(f.landmarks) for f in faces]
+        self._ids = [f.track_id for f in faces]
         if timings is not None:
             timings["landmarks"] = (time.perf_counter() - start) * 1000.0 - timings.get("detect", 0.0)
         return faces

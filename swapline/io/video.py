@@ -1,0 +1,225 @@
+"""Video files with PyAV (FFmpeg inside the wheel): probing, upright decoding, H.264 segments.
+
+Decoded frames are turned upright by the stream's display rotation before any processing, and
+written upright (so the output needs no rotation metadata). H.264 in 4:2:0 cannot store odd
+sizes (its chroma and its cropping work in 2-pixel units), so an odd width or height is padded
+by repeating the last column or row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from swapline.errors import SwaplineError
+
+INPUT_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v")
+OUTPUT_FORMATS = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska", ".m4v": "mp4"}
+
+
+def is_video_path(path: Path | str) -> bool:
+    return Path(path).suffix.lower() in INPUT_SUFFIXES
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    path: Path
+    width: int  # upright (after rotation)
+    height: int
+    rotation: int  # degrees counter-clockwise to turn stored frames upright
+    fps: float
+    time_base: Fraction
+    frames: int  # as declared by the container; 0 when unknown
+    duration_s: float  # 0 when unknown
+    audio_streams: int
+
+
+def _open(path: Path):
+    import av
+
+    if not path.exists():
+        raise SwaplineError(f"{path}: no such file")
+    if path.suffix.lower() not in INPUT_SUFFIXES:
+        raise SwaplineError(f"{path}: unsupported video format {path.suffix!r} (use {', '.join(INPUT_SUFFIXES)})")
+    try:
+        container = av.open(str(path))
+    except av.error.FFmpegError as exc:
+        raise SwaplineError(f"{path}: not a readable video ({exc.strerror or exc})") from exc
+    if not container.streams.video:
+        container.close()
+        raise SwaplineError(f"{path}: has no video stream")
+    return container
+
+
+def probe(path: Path | str) -> VideoInfo:
+    path = Path(path)
+    container = _open(path)
+    try:
+        stream = container.streams.video[0]
+        rotation = 0
+        try:
+            first = next(container.decode(video=0))
+            rotation = int(round(getattr(first, "rotation", 0) or 0)) % 360
+        except StopIteration:
+            raise SwaplineError(f"{path}: contains no video frames") from None
+        except Exception as exc:
+            raise SwaplineError(f"{path}: cannot decode the first frame ({exc})") from exc
+        width, height = stream.codec_context.width, stream.codec_context.height
+        if rotation in (90, 270):
+            width, height = height, width
+        duration = 0.0
+        if stream.duration is not None and stream.time_base is not None:
+            duration = float(stream.duration * stream.time_base)
+        elif container.duration:
+            duration = container.duration / 1_000_000
+        return VideoInfo(
+            path=path,
+            width=width,
+            height=height,
+            rotation=rotation,
+            fps=float(stream.average_rate or stream.guessed_rate or 30),
+            time_base=stream.time_base or Fraction(1, 90000),
+            frames=int(stream.frames or 0),
+            duration_s=duration,
+            audio_streams=len(container.streams.audio),
+        )
+    finally:
+        container.close()
+
+
+def upright(image: np.ndarray, rotation: int) -> np.ndarray:
+    turns = (rotation // 90) % 4
+    return np.ascontiguousarray(np.rot90(image, turns)) if turns else image
+
+
+@dataclass
+class DecodedFrame:
+    index: int
+    pts: int
+    time_s: float
+    image: np.ndarray
+
+
+def decode_frames(info: VideoInfo):
+    """Yield every frame upright; a decoding error or a stream shorter than declared is an error."""
+    import av
+
+    container = _open(info.path)
+    stream = container.streams.video[0]
+    stream.thread_type = "AUTO"
+    index, last_time = 0, 0.0
+    try:
+        try:
+            for frame in container.decode(stream):
+                pts = frame.pts if frame.pts is not None else index
+                time_s = float(pts * stream.time_base) if stream.time_base else index / info.fps
+                image = upright(frame.to_ndarray(format="bgr24"), info.rotation)
+                yield DecodedFrame(index, pts, time_s, image)
+                index, last_time = index + 1, time_s
+        except av.error.FFmpegError as exc:
+            raise SwaplineError(
+                f"{info.path}: decoding failed after {last_time:.2f} s, frame {index} ({exc.strerror or exc})"
+            ) from exc
+        period = 1.0 / info.fps if info.fps else 0.04
+        short_count = info.frames and index < info.frames
+        short_time = info.duration_s and last_time + 2.5 * period < info.duration_s
+        if index == 0 or short_count or short_time:
+            raise SwaplineError(
+                f"{info.path}: truncated: the last good frame is at {last_time:.2f} s"
+                + (f" of {info.duration_s:.2f} s" if info.duration_s else "")
+            )
+    finally:
+        container.close()
+
+
+def even_size(width: int, height: int) -> tuple[int, int]:
+    return width + width % 2, height + height % 2
+
+
+def pad_to_even(image: np.ndarray) -> np.ndarray:
+    h, w = image.shape[:2]
+    if h % 2 == 0 and w % 2 == 0:
+        return image
+    return cv2.copyMakeBorder(image, 0, h % 2, 0, w % 2, cv2.BORDER_REPLICATE)
+
+
+class SegmentWriter:
+    """Encodes one segment of frames to its own file (video only), keeping the input's timestamps."""
+
+    def __init__(self, path: Path, info: VideoInfo, crf: int, preset: str):
+        import av
+
+        self._av = av
+        self.path = path
+        # keep the input's clock: the mp4 muxer would otherwise pick its own track timescale
+        den = str(info.time_base.denominator)
+        timescale = {"video_track_timescale": den, "movie_timescale": den}  # edit lists too
+        self._container = av.open(str(path), mode="w", format="mp4", options=timescale)
+        stream = self._container.add_stream("libx264", rate=Fraction(info.fps).limit_denominator(1001))
+        stream.width, stream.height = even_size(info.width, info.height)
+        stream.pix_fmt = "yuv420p"
+        stream.time_base = info.time_base
+        # No B-frames: decode order = display order, so segments join with monotonic timestamps.
+        stream.options = {"crf": str(crf), "preset": preset, "bf": "0"}
+        stream.codec_context.time_base = info.time_base
+        self._stream = stream
+        self._time_base = info.time_base
+        self.frames = 0
+
+    def write(self, image: np.ndarray, pts: int) -> None:
+        frame = self._av.VideoFrame.from_ndarray(pad_to_even(image), format="bgr24")
+        frame.pts, frame.time_base = pts, self._time_base
+        for packet in self._stream.encode(frame):
+            self._container.mux(packet)
+        self.frames += 1
+
+    def close(self) -> None:
+        for packet in self._stream.encode(None):
+            self._container.mux(packet)
+        self._container.close()
+
+
+def join_segments(segments: list[Path], info: VideoInfo, output: Path, tmp: Path) -> None:
+    """Write `tmp` (then the caller renames it): the segments' video packets, in order, and every
+    audio stream of the input copied packet for packet, interleaved by time."""
+    import heapq
+
+    import av
+
+    out_format = OUTPUT_FORMATS.get(output.suffix.lower(), "mp4")
+    inputs = [av.open(str(p)) for p in segments]
+    source = av.open(str(info.path))
+    try:
+        den = str(info.time_base.denominator)
+        mp4_clock = {"video_track_timescale": den, "movie_timescale": den}
+        options = mp4_clock if out_format in ("mp4", "mov") else {}
+        with av.open(str(tmp), mode="w", format=out_format, options=options) as out:
+            video_out = out.add_stream_from_template(inputs[0].streams.video[0])
+            audio_out = {s.index: out.add_stream_from_template(s) for s in source.streams.audio}
+
+            def video_packets():
+                for container in inputs:
+                    for packet in container.demux(container.streams.video[0]):
+                        if packet.size:
+                            yield float(packet.dts * packet.time_base), 0, packet, video_out
+
+            def audio_packets():
+                if not audio_out:
+                    return
+                for packet in source.demux(*source.streams.audio):
+                    if packet.size:
+                        when = float((packet.dts if packet.dts is not None else 0) * packet.time_base)
+                        yield when, 1, packet, audio_out[packet.stream.index]
+
+            merged = heapq.merge(video_packets(), audio_packets(), key=lambda item: (item[0], item[1]))
+            for _, _, packet, stream in merged:
+                packet.stream = stream
+                out.mux(packet)
+    finally:
+        for container in inputs:
+            container.close()
+        source.close()

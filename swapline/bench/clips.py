@@ -44,43 +44,82 @@ def write_clip(
     audio_hz: float | None = None,
     seconds: float = 0.0,
     rotation: int = 0,
-    codec: str = "libx264",
+    codec: str | None = None,
+    times: list[float] | None = None,
+    faststart: bool = False,
+    pix_fmt: str = "yuv420p",
 ) -> Path:
-    """Encode frames (and optionally a sine tone) with PyAV; written atomically."""
+    """Encode frames (and optionally a sine tone) with PyAV; written atomically.
+
+    rotation: store the frames turned by -rotation degrees with a display rotation of
+    `rotation`, as phones do. times: explicit frame times in seconds (variable frame rate).
+    faststart: put the index first (so a truncated file still opens).
+    """
     import av
 
     path = Path(path)
-    with atomic_output(path) as tmp, av.open(str(tmp), mode="w", format=_format_for(path)) as container:
-        video = container.add_stream(codec, rate=Fraction(fps).limit_denominator(1001))
-        video.width, video.height = size
-        video.pix_fmt = "yuv420p"
+    container_format = _format_for(path)
+    codec = codec or {"webm": "libvpx-vp9", "avi": "mpeg4"}.get(container_format, "libx264")
+    turns = (rotation // 90) % 4
+    width, height = (size[1], size[0]) if turns % 2 else size
+    options = {"movflags": "faststart"} if faststart else {}
+    with atomic_output(path) as tmp, av.open(str(tmp), mode="w", format=container_format, options=options) as out:
+        video = out.add_stream(codec, rate=Fraction(fps).limit_denominator(1001))
+        video.width, video.height = width, height
+        video.pix_fmt = pix_fmt  # yuv444p lets x264 store odd sizes
         if codec == "libx264":
             video.options = {"preset": "ultrafast", "crf": "18"}
+        elif codec == "libvpx-vp9":
+            video.options = {"deadline": "realtime", "cpu-used": "8", "crf": "30", "b": "0"}
+        if times is not None:
+            video.time_base = video.codec_context.time_base = Fraction(1, 1000)
         if rotation:
-            video.metadata["rotate"] = str(rotation)
+            video.set_display_rotation(rotation)
         audio = None
         if audio_hz:
-            audio = container.add_stream("aac", rate=48000)
+            audio = out.add_stream("libopus" if container_format == "webm" else "aac", rate=48000)
             audio.layout = "mono"
-        for frame in frames:
-            for packet in video.encode(av.VideoFrame.from_ndarray(frame, format="bgr24")):
-                container.mux(packet)
+        for index, frame in enumerate(frames):
+            stored = np.ascontiguousarray(np.rot90(frame, -turns)) if turns else frame
+            video_frame = av.VideoFrame.from_ndarray(stored, format="bgr24")
+            if times is not None:
+                video_frame.pts, video_frame.time_base = round(times[index] * 1000), Fraction(1, 1000)
+            for packet in video.encode(video_frame):
+                out.mux(packet)
         for packet in video.encode(None):
-            container.mux(packet)
+            out.mux(packet)
         if audio is not None:
-            samples = int(48000 * seconds)
-            tone = (0.3 * np.sin(2 * np.pi * audio_hz * np.arange(samples) / 48000)).astype(np.float32)
-            chunk = 1024
-            for start in range(0, samples, chunk):
-                block = tone[start : start + chunk][None, :]
-                audio_frame = av.AudioFrame.from_ndarray(block, format="flt", layout="mono")
-                audio_frame.sample_rate = 48000
-                audio_frame.pts = start
-                for packet in audio.encode(audio_frame):
-                    container.mux(packet)
-            for packet in audio.encode(None):
-                container.mux(packet)
+            _write_tone(out, audio, audio_hz, seconds)
     return path
+
+
+def _write_tone(out, audio, hz: float, seconds: float) -> None:
+    import av
+
+    samples = int(48000 * seconds)
+    tone = (0.3 * np.sin(2 * np.pi * hz * np.arange(samples) / 48000)).astype(np.float32)
+    for start in range(0, samples, 960):
+        block = tone[start : start + 960][None, :]
+        frame = av.AudioFrame.from_ndarray(block, format="flt", layout="mono")
+        frame.sample_rate, frame.pts = 48000, start
+        for packet in audio.encode(frame):
+            out.mux(packet)
+    for packet in audio.encode(None):
+        out.mux(packet)
+
+
+def two_face_frames(left: np.ndarray, left_box, right: np.ndarray, right_box, size, fps: float, seconds: float):
+    """Two people side by side, each face ~size[1]/2.5 px wide, swaying a little."""
+    w, h = size
+    half = (w // 2, h)
+    face_px = h / 2.5
+    for index in range(int(round(fps * seconds))):
+        t = index / fps
+        parts = [
+            cv2.warpAffine(image, face_frame_matrix(box, half, face_px, t, 0.3), half, borderMode=cv2.BORDER_REPLICATE)
+            for image, box in ((left, left_box), (right, right_box))
+        ]
+        yield np.ascontiguousarray(np.concatenate(parts, axis=1))
 
 
 def _format_for(path: Path) -> str:

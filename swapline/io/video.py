@@ -124,9 +124,10 @@ def decode_frames(info: VideoInfo):
             raise SwaplineError(
                 f"{info.path}: decoding failed after {last_time:.2f} s, frame {index} ({exc.strerror or exc})"
             ) from exc
+        # Containers round their declared length (and some count audio in it): allow a few frames.
         period = 1.0 / info.fps if info.fps else 0.04
-        short_count = info.frames and index < info.frames
-        short_time = info.duration_s and last_time + 2.5 * period < info.duration_s
+        short_count = info.frames and index < info.frames - 2
+        short_time = info.duration_s and last_time + 3.5 * period < info.duration_s
         if index == 0 or short_count or short_time:
             raise SwaplineError(
                 f"{info.path}: truncated: the last good frame is at {last_time:.2f} s"

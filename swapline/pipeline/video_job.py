@@ -334,6 +334,9 @@ class VideoSwapJob:
                 finish_writer()
         except KeyboardInterrupt:
             interrupted = True
+        except SwaplineError:
+            self.work.remove()  # a broken input: there is nothing worth resuming
+            raise
         finally:
             stop.set()
             pool.shutdown(wait=True, cancel_futures=True)
@@ -346,9 +349,6 @@ class VideoSwapJob:
             raise SwaplineError(
                 f"{self.output}: interrupted with {done} segment(s) finished; run the same command to resume"
             )
-        if errors:
-            self.work.remove()
-            raise errors[0]
 
         segments = sorted(int(k) for k in self.work.manifest["segments"])
         expected = (counted["frames"] + s.segment_frames - 1) // s.segment_frames

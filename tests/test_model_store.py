@@ -1,0 +1,143 @@
+"""Model downloads against a local HTTP server on 127.0.0.1: resume, retries, checksums, offline."""
+
+import hashlib
+import threading
+from dataclasses import replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from swapline.errors import SwaplineError
+from swapline.models.registry import spec
+from swapline.models.store import ModelStore
+
+PAYLOAD = bytes(range(256)) * 4096  # 1 MiB
+
+
+class Server:
+    """Serves PAYLOAD at /model.onnx; `plan` scripts how the next requests are answered."""
+
+    def __init__(self):
+        self.plan: list[str] = []
+        self.requests: list[dict] = []
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                action = owner.plan.pop(0) if owner.plan else "ok"
+                start = 0
+                if "Range" in self.headers:
+                    start = int(self.headers["Range"].split("=")[1].split("-")[0])
+                owner.requests.append({"range_start": start, "action": action})
+                if action == "500":
+                    self.send_response(500)
+                    self.end_headers()
+                    return
+                body = PAYLOAD if action != "wrong" else b"x" * len(PAYLOAD)
+                self.send_response(206 if start else 200)
+                self.send_header("Content-Length", str(len(body) - start))
+                self.end_headers()
+                if action == "cut":  # half of what was promised, then the connection drops
+                    self.wfile.write(body[start : start + (len(body) - start) // 2])
+                    self.wfile.flush()
+                    self.connection.close()
+                    return
+                self.wfile.write(body[start:])
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/model.onnx"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def server():
+    s = Server()
+    yield s
+    s.close()
+
+
+def make_store(tmp_path, server, **spec_changes):
+    model = replace(spec("w600k_mbf"), name="tiny", urls=(server.url,), filename="tiny.onnx", **spec_changes)
+    lines = []
+    store = ModelStore(home=tmp_path, retries=3, backoff_s=0.01, progress=False, say=lines.append, models={"tiny": model})
+    return store, lines
+
+
+def test_download_is_verified_and_placed_atomically(tmp_path, server):
+    store, lines = make_store(tmp_path, server, sha256=hashlib.sha256(PAYLOAD).hexdigest(), size=len(PAYLOAD))
+    path = store.fetch("tiny")
+    assert path.read_bytes() == PAYLOAD and path == tmp_path / "models" / "tiny.onnx"
+    assert not list(path.parent.glob("*.partial"))
+    assert "licence" in lines[0]  # the licence is shown before the download
+
+
+def test_a_cut_download_resumes_with_a_range_request(tmp_path, server):
+    store, _ = make_store(tmp_path, server, sha256=hashlib.sha256(PAYLOAD).hexdigest())
+    server.plan = ["cut", "ok"]
+    assert store.fetch("tiny").read_bytes() == PAYLOAD
+    assert server.requests[0]["range_start"] == 0
+    assert server.requests[1]["range_start"] == len(PAYLOAD) // 2  # only the rest was fetched
+
+
+def test_server_errors_are_retried_with_backoff(tmp_path, server):
+    store, _ = make_store(tmp_path, server)
+    server.plan = ["500", "500", "ok"]
+    assert store.fetch("tiny").read_bytes() == PAYLOAD
+    assert len(server.requests) == 3
+    # no hash in the registry: the first complete download is pinned for later checks
+    assert store.expected_hash("tiny") == hashlib.sha256(PAYLOAD).hexdigest()
+
+
+def test_persistent_server_errors_give_a_clear_error(tmp_path, server):
+    store, _ = make_store(tmp_path, server)
+    server.plan = ["500"] * 10
+    with pytest.raises(SwaplineError, match="cannot download tiny .*HTTP 500.*place the file there by hand"):
+        store.fetch("tiny")
+    assert len(server.requests) == 4  # 1 try + 3 retries
+
+
+def test_checksum_mismatch_removes_the_file(tmp_path, server):
+    store, _ = make_store(tmp_path, server, sha256=hashlib.sha256(PAYLOAD).hexdigest())
+    server.plan = ["wrong"]
+    with pytest.raises(SwaplineError, match="failed its SHA-256 check; removed"):
+        store.fetch("tiny")
+    assert not list((tmp_path / "models").iterdir())
+
+
+def test_offline_and_no_network_name_the_file_to_place(tmp_path, server):
+    store, _ = make_store(tmp_path, server)
+    store.offline = True
+    with pytest.raises(SwaplineError, match=r"tiny.onnx: tiny is not downloaded and --offline is set"):
+        store.fetch("tiny")
+    server.close()  # nothing listens any more: like having no network
+    store.offline = False
+    store.retries = 1
+    with pytest.raises(SwaplineError, match=r"tiny.onnx: cannot download tiny .*no network\?"):
+        store.fetch("tiny")
+
+
+def test_verify_removes_a_corrupted_file(tmp_path, server):
+    store, _ = make_store(tmp_path, server, sha256=hashlib.sha256(PAYLOAD).hexdigest())
+    path = store.fetch("tiny")
+    path.write_bytes(PAYLOAD[:-1] + b"!")
+    assert store.verify("tiny") == "checksum mismatch: removed"
+    assert not path.exists() and store.verify("tiny") == "missing"
+
+
+def test_local_paths_are_used_as_given(tmp_path):
+    store = ModelStore(home=tmp_path, offline=True)
+    local = tmp_path / "mine.onnx"
+    local.write_bytes(b"onnx")
+    assert store.resolve(local) == (local, None)
+    with pytest.raises(SwaplineError, match="model file not found"):
+        store.resolve(tmp_path / "other.onnx")
+    with pytest.raises(SwaplineError, match="unknown model"):
+        store.resolve("no_such_model")

@@ -67,7 +67,9 @@ def server():
 def make_store(tmp_path, server, **spec_changes):
     model = replace(spec("w600k_mbf"), name="tiny", urls=(server.url,), filename="tiny.onnx", **spec_changes)
     lines = []
-    store = ModelStore(home=tmp_path, retries=3, backoff_s=0.01, progress=False, say=lines.append, models={"tiny": model})
+    store = ModelStore(
+        home=tmp_path, retries=3, backoff_s=0.01, progress=False, say=lines.append, models={"tiny": model}
+    )
     return store, lines
 
 

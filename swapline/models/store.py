@@ -152,8 +152,13 @@ class ModelStore:
             total = done + int(length) if length is not None else model.size
             with (
                 open(partial, mode) as handle,
-                Progress(*Progress.get_default_columns(), DownloadColumn(), TransferSpeedColumn(),
-                         disable=not self.progress, transient=True) as bar,
+                Progress(
+                    *Progress.get_default_columns(),
+                    DownloadColumn(),
+                    TransferSpeedColumn(),
+                    disable=not self.progress,
+                    transient=True,
+                ) as bar,
             ):
                 task = bar.add_task(f"downloading {model.name}", total=total, completed=done)
                 try:

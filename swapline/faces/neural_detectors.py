@@ -1,0 +1,119 @@
+"""Downloadable face detectors with 5 keypoints: SCRFD (InsightFace) and YOLOv8-face.
+
+Both see the image letterboxed into 640x640 (scaled to fit, padded right and bottom) and return
+Faces with 5 keypoints (eyes, nose, mouth corners), which FaceMesh then refines.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from swapline.faces.detector import weighted_nms
+from swapline.faces.face import Face
+from swapline.models.loading import OnnxModel
+from swapline.models.store import ModelStore
+from swapline.runtime import SessionFactory
+
+
+def letterbox(image: np.ndarray, size: int) -> tuple[np.ndarray, float]:
+    h, w = image.shape[:2]
+    scale = size / max(h, w)
+    resized = cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_LINEAR)
+    canvas = np.zeros((size, size, 3), np.uint8)
+    canvas[: resized.shape[0], : resized.shape[1]] = resized
+    return canvas, scale
+
+
+def _faces(boxes, keypoints, scores, iou: float, max_faces: int) -> list[Face]:
+    if len(scores) == 0:
+        return []
+    merged = weighted_nms(boxes.astype(np.float32), keypoints.astype(np.float32), scores.astype(np.float32), iou)
+    faces = [Face(box=b, score=s, keypoints=k) for b, k, s in merged]
+    faces.sort(key=lambda f: f.area, reverse=True)
+    return faces[:max_faces]
+
+
+@functools.cache
+def _anchor_centers(height: int, width: int, stride: int, per_cell: int) -> np.ndarray:
+    ys, xs = np.mgrid[: height // stride, : width // stride]
+    centers = (np.stack([xs, ys], axis=-1).reshape(-1, 2) * stride).astype(np.float32)
+    return np.repeat(centers, per_cell, axis=0)
+
+
+class ScrfdDetector:
+    """SCRFD: per stride (8, 16, 32), 2 anchors per cell, distances to the box sides and keypoints."""
+
+    strides = (8, 16, 32)
+
+    def __init__(
+        self,
+        model: str | Path = "scrfd_2.5g",
+        store: ModelStore | None = None,
+        sessions: SessionFactory | None = None,
+        score_threshold: float = 0.5,
+        nms_iou: float = 0.4,
+        max_faces: int = 16,
+    ):
+        self.model = OnnxModel(model, "scrfd_2.5g", store, sessions)
+        self.size = self.model.spec.crop_size
+        self.score_threshold, self.nms_iou, self.max_faces = score_threshold, nms_iou, max_faces
+
+    def detect(self, image: np.ndarray) -> list[Face]:
+        canvas, scale = letterbox(image, self.size)
+        outputs = self.model.session.run(None, {self.model.input_names[0]: self.model.to_tensor(canvas)})
+        outputs = [o[0] if o.ndim == 3 else o for o in outputs]  # batched exports add a leading 1
+        boxes, keypoints, scores = [], [], []
+        for level, stride in enumerate(self.strides):
+            score = outputs[level][:, 0]
+            keep = score >= self.score_threshold
+            if not np.any(keep):
+                continue
+            centers = _anchor_centers(self.size, self.size, stride, 2)[keep]
+            distances = outputs[level + 3][keep] * stride
+            offsets = outputs[level + 6][keep].reshape(-1, 5, 2) * stride
+            boxes.append(np.concatenate([centers - distances[:, :2], centers + distances[:, 2:]], axis=1))
+            keypoints.append(centers[:, None, :] + offsets)
+            scores.append(score[keep])
+        if not scores:
+            return []
+        return _faces(
+            np.concatenate(boxes) / scale,
+            np.concatenate(keypoints) / scale,
+            np.concatenate(scores),
+            self.nms_iou,
+            self.max_faces,
+        )
+
+
+class YoloFaceDetector:
+    """YOLOv8-face: 8400 candidates of (cx, cy, w, h, score, 5 x (x, y, visibility)) in input pixels."""
+
+    def __init__(
+        self,
+        model: str | Path = "yoloface_8n",
+        store: ModelStore | None = None,
+        sessions: SessionFactory | None = None,
+        score_threshold: float = 0.5,
+        nms_iou: float = 0.4,
+        max_faces: int = 16,
+    ):
+        self.model = OnnxModel(model, "yoloface_8n", store, sessions)
+        self.size = self.model.spec.crop_size
+        self.score_threshold, self.nms_iou, self.max_faces = score_threshold, nms_iou, max_faces
+
+    def detect(self, image: np.ndarray) -> list[Face]:
+        canvas, scale = letterbox(image, self.size)
+        (output,) = self.model.session.run(None, {self.model.input_names[0]: self.model.to_tensor(canvas)})
+        rows = output[0].T  # (8400, 20)
+        keep = rows[:, 4] >= self.score_threshold
+        rows = rows[keep]
+        if len(rows) == 0:
+            return []
+        cxcy, half = rows[:, 0:2], rows[:, 2:4] / 2
+        boxes = np.concatenate([cxcy - half, cxcy + half], axis=1)
+        keypoints = rows[:, 5:20].reshape(-1, 5, 3)[:, :, :2]
+        return _faces(boxes / scale, keypoints / scale, rows[:, 4], self.nms_iou, self.max_faces)

@@ -29,12 +29,35 @@ def _add_label_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--label-font", type=Path, default=None, help="a TrueType font for other scripts")
 
 
+def _add_model_options(parser: argparse.ArgumentParser, detector: str) -> None:
+    group = parser.add_argument_group("models (registry names are downloaded on first use; or give an .onnx path)")
+    group.add_argument("--detector", default=detector, help="full, short (built in), scrfd_2.5g, yoloface_8n")
+    group.add_argument(
+        "--swapper", default="mesh", help="mesh (built in), inswapper_128, inswapper_128_fp16, simswap_256"
+    )
+    group.add_argument("--encoder", default="w600k_r50", help="ArcFace model for the neural swappers")
+    group.add_argument("--enhancer", default=None, help="face enhancer after the swap, e.g. gfpgan_1.4")
+    group.add_argument("--identity", default="dlib", help="reference matching: dlib, w600k_r50, w600k_mbf")
+    group.add_argument("--offline", action="store_true", help="never download; use only models already here")
+
+
+def _model_choices(args: argparse.Namespace):
+    from swapline.pipeline.components import ModelChoices
+
+    return ModelChoices(
+        detector=args.detector,
+        swapper=args.swapper,
+        encoder=args.encoder,
+        enhancer=args.enhancer,
+        identity=args.identity,
+        offline=args.offline,
+    )
+
+
 def _engine_settings(args: argparse.Namespace):
-    from swapline.faces import AnalyserSettings, DetectorSettings
     from swapline.pipeline import EngineSettings
 
-    analyser = AnalyserSettings(detector=DetectorSettings(range=args.detector, tiles=True))
-    return EngineSettings(analyser=analyser, label=_label_settings(args), faces=args.faces)
+    return EngineSettings(label=_label_settings(args), faces=args.faces, models=_model_choices(args))
 
 
 def cmd_swap(args: argparse.Namespace) -> int:
@@ -55,7 +78,6 @@ def cmd_swap(args: argparse.Namespace) -> int:
 
 
 def cmd_swap_video(args: argparse.Namespace) -> int:
-    from swapline.faces import DetectorSettings
     from swapline.pipeline.video_job import VideoSettings, VideoSwapJob
 
     settings = VideoSettings(
@@ -63,8 +85,8 @@ def cmd_swap_video(args: argparse.Namespace) -> int:
         preset=args.preset,
         segment_frames=args.segment_frames,
         faces=args.faces,
-        detector=DetectorSettings(range=args.detector),
         label=_label_settings(args),
+        models=_model_choices(args),
     )
     report = VideoSwapJob(args.source, args.target, args.output, settings, reference=args.reference).run(
         progress=not args.json and sys.stderr.isatty()
@@ -90,8 +112,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_bench_quality(args: argparse.Namespace) -> int:
     from swapline.bench.quality import run_quality
     from swapline.bench.report import machine_info, print_table, write_json
+    from swapline.pipeline import EngineSettings
 
-    report = run_quality(args.faces)
+    report = run_quality(args.faces, EngineSettings(models=_model_choices(args)))
     rows = [
         [p.source, p.target, p.retrieved, p.dist_source, p.dist_target, p.landmark_error, p.swap_ms]
         for p in report.pairs
@@ -145,7 +168,6 @@ def _print_live_summary(summary: dict) -> None:
 
 
 def cmd_live(args: argparse.Namespace) -> int:
-    from swapline.faces import DetectorSettings
     from swapline.io import read_image
     from swapline.io.sinks import NullSink, VideoFileSink, VirtualCameraSink, WindowSink
     from swapline.io.sources import CameraSource, ImageSource, VideoFileSource
@@ -175,7 +197,7 @@ def cmd_live(args: argparse.Namespace) -> int:
         sink = VideoFileSink(Path(args.sink), fps=fps)
     settings = RealtimeSettings(
         live=LiveSettings(max_latency_ms=args.max_latency_ms),
-        detector=DetectorSettings(range=args.detector),
+        models=_model_choices(args),
         label=_label_settings(args),
         rate=AdaptiveRateSettings(enabled=not args.no_adaptive),
     )
@@ -198,7 +220,15 @@ def cmd_bench_latency(args: argparse.Namespace) -> int:
 
     layouts = tuple(args.layouts.split(","))
     report = run_latency(
-        args.source, args.input, args.fps, args.seconds, args.stall_ms, args.stall_every, layouts, args.window_s
+        args.source,
+        args.input,
+        args.fps,
+        args.seconds,
+        args.stall_ms,
+        args.stall_every,
+        layouts,
+        args.window_s,
+        _model_choices(args),
     )
     rows = []
     for layout, run in report["runs"].items():
@@ -239,7 +269,8 @@ def cmd_bench_video(args: argparse.Namespace) -> int:
     from swapline.bench.video import run_video_bench
     from swapline.pipeline.video_job import VideoSettings
 
-    result = run_video_bench(args.source, args.input, VideoSettings(preset=args.preset, crf=args.crf), args.still)
+    settings = VideoSettings(preset=args.preset, crf=args.crf, models=_model_choices(args))
+    result = run_video_bench(args.source, args.input, settings, args.still)
     inp = result["input"]
     rows = [
         ["swap (whole job)", result["swap"]["seconds"], result["swap"]["fps"]],
@@ -269,12 +300,53 @@ def cmd_bench_clip(args: argparse.Namespace) -> int:
 def cmd_models_list(args: argparse.Namespace) -> int:
     from swapline.bench.report import print_table
     from swapline.models import BUILTIN_MODELS, builtin_model_path
+    from swapline.models.registry import registry
+    from swapline.models.store import ModelStore
 
     rows = [
-        [name, about, f"{builtin_model_path(name).stat().st_size / 1e6:.1f} MB", "built in"]
+        [name, "built in", about, f"{builtin_model_path(name).stat().st_size / 1e6:.1f} MB", "Apache-2.0 (MediaPipe)"]
         for name, about in BUILTIN_MODELS.items()
     ]
-    print_table("models", ["name", "what", "size", "where"], rows)
+    store = ModelStore(offline=True)
+    for name, spec in registry().items():
+        where = "downloaded" if store.path(name).exists() else "not downloaded"
+        rows.append([name, f"{spec.kind}, {where}", spec.description, "", spec.licence])
+    print_table("models", ["name", "status", "what", "size", "licence"], rows)
+    print(f"cache: {store.folder}")
+    return 0
+
+
+def cmd_models_fetch(args: argparse.Namespace) -> int:
+    from swapline.models.registry import spec
+    from swapline.models.store import ModelStore
+
+    store = ModelStore(offline=args.offline)
+    names = list(args.names)
+    for name in list(names):
+        names.extend(n for n in spec(name).needs if n not in names)
+    for name in names:
+        print(f"{name}: {store.fetch(name)}")
+    return 0
+
+
+def cmd_models_verify(args: argparse.Namespace) -> int:
+    from swapline.models.registry import registry
+    from swapline.models.store import ModelStore
+
+    store = ModelStore(offline=True)
+    names = args.names or [n for n in registry() if store.path(n).exists()]
+    failed = 0
+    for name in names:
+        result = store.verify(name)
+        failed += result not in ("ok",)
+        print(f"{name}: {result}")
+    return 1 if failed else 0
+
+
+def cmd_models_path(args: argparse.Namespace) -> int:
+    from swapline.models.store import ModelStore
+
+    print(ModelStore(offline=True).path(args.name))
     return 0
 
 
@@ -297,8 +369,8 @@ def build_parser() -> argparse.ArgumentParser:
     swap.add_argument("--crf", type=int, default=20, help="video: x264 quality (lower is better)")
     swap.add_argument("--preset", default="veryfast", help="video: x264 preset")
     swap.add_argument("--segment-frames", type=int, default=300, help="video: frames per resumable segment")
-    swap.add_argument("--detector", choices=("full", "short"), default="full", help="BlazeFace range")
     swap.add_argument("--json", action="store_true", help="print a JSON summary with per-stage times")
+    _add_model_options(swap, "full")
     _add_label_options(swap)
     swap.set_defaults(func=cmd_swap)
 
@@ -311,6 +383,7 @@ def build_parser() -> argparse.ArgumentParser:
     quality = bench.add_parser("quality", help="identity and pose quality over photo pairs")
     quality.add_argument("--faces", type=Path, required=True, help="folder of photos, identity = file-name prefix")
     quality.add_argument("--json", type=Path, help="also write the results here")
+    _add_model_options(quality, "full")
     quality.set_defaults(func=cmd_bench_quality)
     speed = bench.add_parser("speed", help="per-stage time on one 640x480 frame")
     speed.add_argument("--source", type=Path, required=True)
@@ -338,10 +411,10 @@ def build_parser() -> argparse.ArgumentParser:
     live.add_argument("--loop", action="store_true", help="loop the --input video")
     live.add_argument("--seconds", type=float, default=None, help="stop after this long")
     live.add_argument("--max-latency-ms", type=float, default=200.0, help="drop frames older than this")
-    live.add_argument("--detector", choices=("short", "full"), default="short")
     live.add_argument("--no-adaptive", action="store_true", help="keep full rate with no face in view")
     live.add_argument("--no-overlay", action="store_true", help="no latency/fps text in the window")
     live.add_argument("--json", action="store_true", help="print the run summary as JSON")
+    _add_model_options(live, "short")
     _add_label_options(live)
     live.set_defaults(func=cmd_live)
 
@@ -355,6 +428,7 @@ def build_parser() -> argparse.ArgumentParser:
     latency.add_argument("--window-s", type=float, default=10.0, help="p99 reported per window of this length")
     latency.add_argument("--layouts", default="split,single,serial", help="comma list of split, single, serial")
     latency.add_argument("--json", type=Path, help="also write the results here")
+    _add_model_options(latency, "short")
     latency.set_defaults(func=cmd_bench_latency)
 
     video = bench.add_parser("video", help="video swap throughput vs decode+encode, and jitter")
@@ -364,6 +438,7 @@ def build_parser() -> argparse.ArgumentParser:
     video.add_argument("--crf", type=int, default=20)
     video.add_argument("--still", type=Path, help="photo for the still-head jitter clip")
     video.add_argument("--json", type=Path, help="also write the results here")
+    _add_model_options(video, "full")
     video.set_defaults(func=cmd_bench_video)
 
     clip = bench.add_parser("clip", help="make a test clip (moving face) from a photo")
@@ -378,7 +453,17 @@ def build_parser() -> argparse.ArgumentParser:
     clip.set_defaults(func=cmd_bench_clip)
 
     models = commands.add_parser("models", help="model files").add_subparsers(dest="models", required=True)
-    models.add_parser("list", help="list known models").set_defaults(func=cmd_models_list)
+    models.add_parser("list", help="built-in and downloadable models, with licences").set_defaults(func=cmd_models_list)
+    fetch = models.add_parser("fetch", help="download models (and what they need), verified")
+    fetch.add_argument("names", nargs="+")
+    fetch.add_argument("--offline", action="store_true")
+    fetch.set_defaults(func=cmd_models_fetch)
+    verify = models.add_parser("verify", help="check downloaded models (hash and signature)")
+    verify.add_argument("names", nargs="*")
+    verify.set_defaults(func=cmd_models_verify)
+    where = models.add_parser("path", help="where a model file is (or would be) kept")
+    where.add_argument("name")
+    where.set_defaults(func=cmd_models_path)
     return parser
 
 

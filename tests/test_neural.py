@@ -175,3 +175,65 @@ def test_yoloface_decoding(tmp_path, store, sessions):
     assert len(faces) == 1
     assert np.allclose(faces[0].box, np.array([270, 140, 370, 260]) * 2)
     assert np.allclose(faces[0].keypoints[2], [640, 400])
+
+
+def run_cli(*args):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "swapline", *map(str, args)], capture_output=True, text=True)
+
+
+def test_cli_swaps_through_local_model_files(models, tmp_path):
+    from tests.conftest import DATA
+
+    out = tmp_path / "neural.png"
+    result = run_cli(
+        "swap",
+        "-s",
+        DATA / "obama.jpg",
+        "-t",
+        DATA / "biden2.jpg",
+        "-o",
+        out,
+        "--json",
+        "--offline",
+        "--swapper",
+        models["inswapper_gray"],
+        "--encoder",
+        models["arcface"],
+        "--enhancer",
+        models["gfpgan"],
+    )
+    assert result.returncode == 0, result.stderr
+    output = cv2.imread(str(out))
+    target = cv2.imread(str(DATA / "biden2.jpg"))
+    assert np.abs(output.astype(int) - target.astype(int)).mean() > 1  # the gray generator was pasted
+    bad = run_cli(
+        "swap",
+        "-s",
+        DATA / "obama.jpg",
+        "-t",
+        DATA / "biden2.jpg",
+        "-o",
+        tmp_path / "x.png",
+        "--swapper",
+        models["gfpgan"],
+        "--encoder",
+        models["arcface"],
+    )
+    lines = bad.stderr.strip().splitlines()
+    assert bad.returncode == 1 and len(lines) == 1 and "not a inswapper_128 model" in lines[0]
+    offline = run_cli(
+        "swap",
+        "-s",
+        DATA / "obama.jpg",
+        "-t",
+        DATA / "biden2.jpg",
+        "-o",
+        tmp_path / "y.png",
+        "--swapper",
+        "inswapper_128",
+        "--offline",
+    )
+    assert offline.returncode == 1 and "--offline is set; place the file there by hand" in offline.stderr

@@ -18,12 +18,12 @@ from rich.progress import Progress
 from swapline.io import read_image
 from swapline.io.sinks import NullSink
 from swapline.io.sources import VideoFileSource
+from swapline.pipeline.components import ModelChoices
 from swapline.pipeline.frames import Frame
 from swapline.pipeline.histogram import LatencyHistogram
 from swapline.pipeline.live import LivePipeline, LiveStats
-from swapline.pipeline.realtime import RealtimeSettings, build_stages, register_source_face
+from swapline.pipeline.realtime import RealtimeSettings, build_stages, build_swappers, register_source_face
 from swapline.runtime import shared_sessions
-from swapline.swap import MeshSwapper
 
 
 class WindowedLatency:
@@ -112,17 +112,19 @@ def run_latency(
     stall_every: int = 30,
     layouts: tuple[str, ...] = ("split", "single", "serial"),
     window_s: float = 10.0,
+    models: ModelChoices | None = None,
     show_progress: bool = True,
 ) -> dict:
-    base = RealtimeSettings(stall_ms=stall_ms, stall_every=stall_every)
+    base = RealtimeSettings(stall_ms=stall_ms, stall_every=stall_every, models=models or ModelChoices(detector="short"))
     sessions = shared_sessions(base.runtime)
-    registered = register_source_face(read_image(source).pixels, str(source), MeshSwapper(base.swapper), sessions)
+    swappers = build_swappers(base, sessions)
+    registered = register_source_face(read_image(source).pixels, str(source), swappers[0], sessions)
     results = {}
     with Progress(disable=not show_progress, transient=True) as progress:
         for layout in layouts:
             task = progress.add_task(f"{layout}: {seconds:.0f} s at {fps:g} fps", total=None)
             settings = replace(base, split_stages=(layout == "split"))
-            stages = build_stages(registered, settings, sessions)
+            stages = build_stages(registered, settings, sessions, swappers)
             frames = VideoFileSource(video, fps=fps, loop=True)
             windows = WindowedLatency(window_s)
             if layout == "serial":

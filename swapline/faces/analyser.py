@@ -22,9 +22,9 @@ class AnalyserSettings:
 class FaceAnalyser:
     """Faces with landmarks, largest first."""
 
-    def __init__(self, settings: AnalyserSettings | None = None, sessions: SessionFactory | None = None):
+    def __init__(self, settings: AnalyserSettings | None = None, sessions: SessionFactory | None = None, detector=None):
         self.settings = settings or AnalyserSettings()
-        self.detector = BlazeFaceDetector(self.settings.detector, sessions)
+        self.detector = detector or BlazeFaceDetector(self.settings.detector, sessions)
         self.landmarker = FaceMeshLandmarker(sessions)
 
     def faces(self, image: np.ndarray) -> list[Face]:

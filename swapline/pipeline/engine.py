@@ -9,9 +9,10 @@ import numpy as np
 from swapline.errors import SwaplineError
 from swapline.faces import AnalyserSettings, FaceAnalyser
 from swapline.faces.face import Face
+from swapline.pipeline.components import ModelChoices, build_detector, build_swapper, make_store
 from swapline.pipeline.timing import StageTimer
 from swapline.runtime import RuntimeSettings, SessionFactory, shared_sessions
-from swapline.swap import MeshSwapper, MeshSwapSettings, RegisteredSource
+from swapline.swap import MeshSwapSettings
 from swapline.trust import LabelSettings, LabelStamp
 
 FACE_CHOICES = ("all", "largest")
@@ -24,6 +25,7 @@ class EngineSettings:
     label: LabelSettings = field(default_factory=LabelSettings)
     runtime: RuntimeSettings = field(default_factory=RuntimeSettings)
     faces: str = "all"  # which target faces to replace: "all" or "largest"
+    models: ModelChoices = field(default_factory=ModelChoices)
 
 
 @dataclass
@@ -41,11 +43,13 @@ class SwapEngine:
         if self.settings.faces not in FACE_CHOICES:
             raise SwaplineError(f"faces must be one of {', '.join(FACE_CHOICES)}, not {self.settings.faces!r}")
         sessions = sessions or shared_sessions(self.settings.runtime)
-        self.analyser = FaceAnalyser(self.settings.analyser, sessions)
-        self.swapper = MeshSwapper(self.settings.swapper)
+        store = make_store(self.settings.models)
+        detector = build_detector(self.settings.models, self.settings.analyser.detector, store, sessions)
+        self.analyser = FaceAnalyser(self.settings.analyser, sessions, detector)
+        self.swapper = build_swapper(self.settings.models, self.settings.swapper, store, sessions)
         self.label = LabelStamp(self.settings.label)
 
-    def register_source(self, image: np.ndarray, name: str = "source") -> RegisteredSource:
+    def register_source(self, image: np.ndarray, name: str = "source"):
         """Find the largest face in the source image and prepare it for swapping."""
         faces = self.analyser.faces(image)
         if not faces:
@@ -55,7 +59,7 @@ class SwapEngine:
     def swap_frame(
         self,
         frame: np.ndarray,
-        source: RegisteredSource,
+        source,
         timer: StageTimer | None = None,
         alpha: np.ndarray | None = None,
     ) -> FrameResult:

@@ -8,7 +8,6 @@ from swapline.faces.tracker import FaceTracker
 from swapline.pipeline.frames import Frame
 from swapline.pipeline.rate import AdaptiveRate
 from swapline.pipeline.thermal import ThermalGovernor
-from swapline.swap import MeshSwapper, RegisteredSource
 from swapline.trust import LabelStamp
 
 
@@ -40,9 +39,9 @@ class ComposeStage:
 
     def __init__(
         self,
-        swapper: MeshSwapper,
-        light_swapper: MeshSwapper,
-        source: RegisteredSource,
+        swapper,
+        light_swapper,
+        source,
         label: LabelStamp,
         governor: ThermalGovernor,
     ):

@@ -37,9 +37,10 @@ from swapline.faces.smoothing import OneEuroFilter, OneEuroSettings
 from swapline.io import read_image
 from swapline.io.atomic import atomic_output
 from swapline.io.video import OUTPUT_FORMATS, SegmentWriter, VideoInfo, decode_frames, join_segments, probe
+from swapline.pipeline.components import ModelChoices, build_identity_encoder, build_swapper, make_store
 from swapline.pipeline.realtime import register_source_face
 from swapline.runtime import RuntimeSettings, shared_sessions
-from swapline.swap import MeshSwapper, MeshSwapSettings, RegisteredSource
+from swapline.swap import MeshSwapSettings
 from swapline.trust import LabelSettings, LabelStamp
 
 FACE_MODES = ("all", "largest", "reference")
@@ -51,14 +52,14 @@ class VideoSettings:
     preset: str = "veryfast"
     segment_frames: int = 300
     faces: str = "all"  # all | largest | reference
-    reference_threshold: float = 0.6  # dlib distance under which a face is the reference person
     max_faces: int = 4
-    detector: DetectorSettings = field(default_factory=lambda: DetectorSettings(range="full"))
+    detector: DetectorSettings = field(default_factory=lambda: DetectorSettings(range="full"))  # BlazeFace
     swapper: MeshSwapSettings = field(default_factory=MeshSwapSettings)
     label: LabelSettings = field(default_factory=LabelSettings)
     smoothing: OneEuroSettings = field(default_factory=OneEuroSettings)
     workers: int = 2  # compositing threads
     runtime: RuntimeSettings = field(default_factory=RuntimeSettings)
+    models: ModelChoices = field(default_factory=ModelChoices)
 
 
 @dataclass
@@ -82,24 +83,21 @@ class VideoReport:
 class ReferenceMatcher:
     """Decides once per track whether that face is the reference person."""
 
-    def __init__(self, descriptor: np.ndarray, threshold: float):
-        from swapline.faces.encoder import DlibFaceEncoder
-
-        self.encoder = DlibFaceEncoder()
+    def __init__(self, encoder, descriptor: np.ndarray, threshold: float):
+        self.encoder = encoder
         self.descriptor = descriptor
         self.threshold = threshold
         self.decisions: dict[int, bool] = {}
         self.encodings = 0
 
     @classmethod
-    def from_image(cls, image: np.ndarray, name: str, analyser_sessions, threshold: float) -> ReferenceMatcher:
+    def from_image(cls, image: np.ndarray, name: str, encoder, threshold: float, sessions) -> ReferenceMatcher:
         from swapline.faces import AnalyserSettings, FaceAnalyser
-        from swapline.faces.encoder import DlibFaceEncoder
 
-        faces = FaceAnalyser(AnalyserSettings(), analyser_sessions).faces(image)
+        faces = FaceAnalyser(AnalyserSettings(), sessions).faces(image)
         if not faces:
             raise SwaplineError(f"{name}: no face found in the reference")
-        return cls(DlibFaceEncoder().encode(image, faces[0]), threshold)
+        return cls(encoder, encoder.encode(image, faces[0]), threshold)
 
     def is_reference(self, image: np.ndarray, face: Face) -> bool:
         decision = self.decisions.get(face.track_id)
@@ -184,15 +182,17 @@ class VideoSwapJob:
         check_video_output(self.output, [self.source, self.target, self.reference])
         self.info = probe(self.target)
         self.sessions = shared_sessions(self.settings.runtime)
-        self.swapper = MeshSwapper(self.settings.swapper)
-        self.registered: RegisteredSource = register_source_face(
+        store = make_store(self.settings.models)
+        self.swapper = build_swapper(self.settings.models, self.settings.swapper, store, self.sessions)
+        self.registered = register_source_face(
             read_image(self.source).pixels, str(self.source), self.swapper, self.sessions
         )
         self.label = LabelStamp(self.settings.label, (self.info.width, self.info.height))
         self.matcher = None
         if self.settings.faces == "reference":
+            encoder, threshold = build_identity_encoder(self.settings.models, store, self.sessions)
             self.matcher = ReferenceMatcher.from_image(
-                read_image(self.reference).pixels, str(self.reference), self.sessions, self.settings.reference_threshold
+                read_image(self.reference).pixels, str(self.reference), encoder, threshold, self.sessions
             )
         tracker_settings = TrackerSettings(max_faces=1 if self.settings.faces == "largest" else self.settings.max_faces)
         self.tracker = FaceTracker(

@@ -190,6 +190,31 @@ is steadier than the raw landmarks.
 """
 
 
+def neural_section(neural: dict) -> str:
+    rows = "\n".join(f"| {k} | {v['median_ms']:.2f} | {v['max_ms']:.2f} |" for k, v in neural["stages_ms"].items())
+    return f"""## Neural path (stand-in generator)
+
+```bash
+swapline bench neural --source tests/data/obama.jpg --target tests/data/biden2.jpg --frames 5 --json benchmarks/results/neural_cpu.json
+```
+
+The generator is a stand-in with inswapper_128's inputs and outputs and about its compute
+({neural["generator_gflops"]} GFLOPs per frame: nine 3x3 convolutions of 256 channels at 128x128),
+random weights, built at run time (no download). One 640x480 frame, one face, {neural["frames"]}
+frames, provider {neural["provider"]}, all cores for the generator. Machine: {machine_line(neural)}.
+
+| stage | median ms | max ms |
+|---|---|---|
+{rows}
+
+Source registration (ArcFace stand-in + latent, once per source): {neural["source_registration_ms"]:.1f} ms.
+On this 2-core CPU the generator is the whole cost: a neural swapper is an offline (video file)
+tool here, not a live one; live mode uses the mesh swapper. No GPU was lent to the session that
+made these numbers, so the CUDA and TensorRT rows are still to be measured: run the same command
+with `--providers CUDAExecutionProvider,CPUExecutionProvider` (or TensorRT first) on a GPU machine.
+"""
+
+
 def main() -> None:
     sections = [
         """# Benchmarks
@@ -205,6 +230,8 @@ Every figure here was printed by a committed command on the project's reference 
         sections.append(quality_section(quality))
     if video := load("video_720p"):
         sections.append(video_section(video))
+    if neural := load("neural_cpu"):
+        sections.append(neural_section(neural))
     latency = {n: r for n in ("latency_30fps", "latency_stall", "latency_100fps") if (r := load(n))}
     if latency:
         sections.append(latency_section(latency))

@@ -286,6 +286,20 @@ def cmd_bench_video(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_neural(args: argparse.Namespace) -> int:
+    from swapline.bench.neural import run_neural_bench
+    from swapline.bench.report import machine_info, print_table, write_json
+
+    providers = tuple(args.providers.split(",")) if args.providers else None
+    result = run_neural_bench(args.source, args.target, args.frames, providers)
+    rows = [[stage, s["median_ms"], s["max_ms"]] for stage, s in result["stages_ms"].items()]
+    title = f"neural path, stand-in generator ({result['generator_gflops']} GFLOPs) on {result['provider']}"
+    print_table(title, ["stage", "median ms", "max ms"], rows)
+    print(f"source registration (once): {result['source_registration_ms']} ms")
+    write_json(args.json, {"machine": machine_info(), **result})
+    return 0
+
+
 def cmd_bench_clip(args: argparse.Namespace) -> int:
     from swapline.bench.clips import make_clip
 
@@ -440,6 +454,14 @@ def build_parser() -> argparse.ArgumentParser:
     video.add_argument("--json", type=Path, help="also write the results here")
     _add_model_options(video, "full")
     video.set_defaults(func=cmd_bench_video)
+
+    neural = bench.add_parser("neural", help="neural swap path latency with a stand-in generator")
+    neural.add_argument("--source", type=Path, required=True)
+    neural.add_argument("--target", type=Path, required=True)
+    neural.add_argument("--frames", type=int, default=5)
+    neural.add_argument("--providers", default=None, help="e.g. CUDAExecutionProvider,CPUExecutionProvider")
+    neural.add_argument("--json", type=Path, help="also write the results here")
+    neural.set_defaults(func=cmd_bench_neural)
 
     clip = bench.add_parser("clip", help="make a test clip (moving face) from a photo")
     clip.add_argument("--photo", type=Path, required=True)

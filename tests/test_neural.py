@@ -237,3 +237,14 @@ def test_cli_swaps_through_local_model_files(models, tmp_path):
         "--offline",
     )
     assert offline.returncode == 1 and "--offline is set; place the file there by hand" in offline.stderr
+
+
+def test_io_binding_path_gives_the_same_output(photos, models, store, sessions):
+    swapper = InswapperSwapper(models["inswapper"], ArcFaceEncoder(models["arcface"], store, sessions), store, sessions)
+    source = swapper.register(*photos["obama.jpg"])
+    crop = photos["biden2.jpg"][0][100:228, 300:428].copy()
+    plain = swapper.generate(crop, source)
+    swapper._init_binding(force=True)  # the GPU path, with the identity bound as an OrtValue
+    assert swapper.io_binding
+    assert np.array_equal(swapper.generate(crop, source), plain)
+    assert np.array_equal(swapper.generate(crop, source), plain)  # cached device value reused

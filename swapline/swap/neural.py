@@ -70,6 +70,14 @@ class InswapperSwapper:
         self.emap = self.model.last_initializer().astype(np.float32)  # read once
         self.size = self.model.spec.crop_size
         self.mask = box_mask(self.size)
+        self._init_binding()
+
+    def _init_binding(self, force: bool = False) -> None:
+        """On a GPU, keep each source identity on the device (IO binding) instead of re-sending it."""
+        gpu = self.model.session.get_providers()[0] in ("CUDAExecutionProvider", "TensorrtExecutionProvider")
+        self.io_binding = gpu or force
+        self._device = "cuda" if gpu else "cpu"
+        self._on_device: dict[int, tuple[NeuralSource, object]] = {}
 
     def source_latent(self, normed_embedding: np.ndarray) -> np.ndarray:
         latent = normed_embedding.reshape(1, -1) @ self.emap
@@ -78,10 +86,26 @@ class InswapperSwapper:
     def register(self, image: np.ndarray, face: Face) -> NeuralSource:
         return NeuralSource(self.source_latent(self.encoder.encode(image, face)), face)
 
+    def _device_identity(self, source: NeuralSource):
+        import onnxruntime as ort
+
+        cached = self._on_device.get(id(source))
+        if cached is None or cached[0] is not source:
+            value = ort.OrtValue.ortvalue_from_numpy(source.identity, self._device, 0)
+            cached = self._on_device[id(source)] = (source, value)
+        return cached[1]
+
     def generate(self, crop: np.ndarray, source: NeuralSource) -> np.ndarray:
-        feeds = {"target": self.model.to_tensor(crop), "source": source.identity}
-        (output,) = self.model.session.run(None, feeds)
-        return _to_image(output, 0.0, 1.0)
+        target = self.model.to_tensor(crop)
+        if not self.io_binding:
+            (output,) = self.model.session.run(None, {"target": target, "source": source.identity})
+            return _to_image(output, 0.0, 1.0)
+        binding = self.model.session.io_binding()
+        binding.bind_cpu_input("target", target)
+        binding.bind_ortvalue_input("source", self._device_identity(source))
+        binding.bind_output(self.model.output_names[0], "cpu")  # paste-back runs on the CPU
+        self.model.session.run_with_iobinding(binding)
+        return _to_image(binding.copy_outputs_to_cpu()[0], 0.0, 1.0)
 
     def swap(self, frame: np.ndarray, face: Face, source: NeuralSource) -> bool:
         crop, matrix = warp_face(frame, five_points(face), self.model.spec.template, self.size)
@@ -106,6 +130,7 @@ class SimSwapSwapper(InswapperSwapper):
         self.encoder = encoder or ArcFaceEncoder("w600k_r50", store, sessions)
         self.size = self.model.spec.crop_size
         self.mask = box_mask(self.size)
+        self._init_binding()
 
     def register(self, image: np.ndarray, face: Face) -> NeuralSource:
         raw = self.encoder.raw_embedding(image, face).reshape(1, -1)

@@ -187,16 +187,12 @@ def run_cli(*args):
 def test_cli_swaps_through_local_model_files(models, tmp_path):
     from tests.conftest import DATA
 
+    def swap(out, *models_args):
+        return run_cli("swap", "-s", DATA / "obama.jpg", "-t", DATA / "biden2.jpg", "-o", out, *models_args)
+
     out = tmp_path / "neural.png"
-    result = run_cli(
-        "swap",
-        "-s",
-        DATA / "obama.jpg",
-        "-t",
-        DATA / "biden2.jpg",
-        "-o",
+    ok = swap(
         out,
-        "--json",
         "--offline",
         "--swapper",
         models["inswapper_gray"],
@@ -205,37 +201,14 @@ def test_cli_swaps_through_local_model_files(models, tmp_path):
         "--enhancer",
         models["gfpgan"],
     )
-    assert result.returncode == 0, result.stderr
+    assert ok.returncode == 0, ok.stderr
     output = cv2.imread(str(out))
     target = cv2.imread(str(DATA / "biden2.jpg"))
     assert np.abs(output.astype(int) - target.astype(int)).mean() > 1  # the gray generator was pasted
-    bad = run_cli(
-        "swap",
-        "-s",
-        DATA / "obama.jpg",
-        "-t",
-        DATA / "biden2.jpg",
-        "-o",
-        tmp_path / "x.png",
-        "--swapper",
-        models["gfpgan"],
-        "--encoder",
-        models["arcface"],
-    )
+    bad = swap(tmp_path / "x.png", "--swapper", models["gfpgan"], "--encoder", models["arcface"])
     lines = bad.stderr.strip().splitlines()
     assert bad.returncode == 1 and len(lines) == 1 and "not a inswapper_128 model" in lines[0]
-    offline = run_cli(
-        "swap",
-        "-s",
-        DATA / "obama.jpg",
-        "-t",
-        DATA / "biden2.jpg",
-        "-o",
-        tmp_path / "y.png",
-        "--swapper",
-        "inswapper_128",
-        "--offline",
-    )
+    offline = swap(tmp_path / "y.png", "--swapper", "inswapper_128", "--offline")
     assert offline.returncode == 1 and "--offline is set; place the file there by hand" in offline.stderr
 
 

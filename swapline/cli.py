@@ -114,22 +114,35 @@ def cmd_bench_quality(args: argparse.Namespace) -> int:
     from swapline.bench.report import machine_info, print_table, write_json
     from swapline.pipeline import EngineSettings
 
-    report = run_quality(args.faces, EngineSettings(models=_model_choices(args)))
+    reports = run_quality(args.faces, EngineSettings(models=_model_choices(args)), ablation=args.ablation)
+    full = reports["all steps"]
     rows = [
-        [p.source, p.target, p.retrieved, p.dist_source, p.dist_target, p.landmark_error, p.swap_ms]
-        for p in report.pairs
+        [
+            p.source,
+            p.target,
+            p.retrieved,
+            p.dist_source,
+            p.dist_target,
+            p.landmark_error,
+            p.seam,
+            p.sharpness,
+            p.swap_ms,
+        ]
+        for p in full.pairs
     ]
-    columns = ["source", "target", "nearest identity", "d(out,src)", "d(out,tgt)", "lmk err/IOD", "swap ms"]
+    columns = ["source", "target", "nearest", "d(out,src)", "d(out,tgt)", "lmk err", "seam", "sharp", "swap ms"]
     print_table("swap quality per pair", columns, rows)
-    summary = report.summary()
-    print_table("summary", ["metric", "value"], [[k, v] for k, v in summary.items()])
-    for name, why in report.skipped.items():
+    summaries = {name: report.summary() for name, report in reports.items()}
+    keys = list(summaries["all steps"])
+    print_table("summary", ["metric", *summaries], [[k, *[s.get(k) for s in summaries.values()]] for k in keys])
+    for name, why in full.skipped.items():
         print(f"skipped {name}: {why}")
     payload = {
         "machine": machine_info(),
-        "summary": summary,
-        "pairs": [p.__dict__ for p in report.pairs],
-        "skipped": report.skipped,
+        "summary": summaries["all steps"],
+        "ablation": {name: s for name, s in summaries.items() if name != "all steps"},
+        "pairs": [p.__dict__ for p in full.pairs],
+        "skipped": full.skipped,
     }
     write_json(args.json, payload)
     return 0
@@ -300,6 +313,13 @@ def cmd_bench_neural(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_sheet(args: argparse.Namespace) -> int:
+    from swapline.bench.sheet import make_sheet
+
+    print(f"wrote {make_sheet(args.faces, args.out)}")
+    return 0
+
+
 def cmd_bench_clip(args: argparse.Namespace) -> int:
     from swapline.bench.clips import make_clip
 
@@ -397,6 +417,7 @@ def build_parser() -> argparse.ArgumentParser:
     quality = bench.add_parser("quality", help="identity and pose quality over photo pairs")
     quality.add_argument("--faces", type=Path, required=True, help="folder of photos, identity = file-name prefix")
     quality.add_argument("--json", type=Path, help="also write the results here")
+    quality.add_argument("--ablation", action="store_true", help="also run with each swapper step off in turn")
     _add_model_options(quality, "full")
     quality.set_defaults(func=cmd_bench_quality)
     speed = bench.add_parser("speed", help="per-stage time on one 640x480 frame")
@@ -462,6 +483,11 @@ def build_parser() -> argparse.ArgumentParser:
     neural.add_argument("--providers", default=None, help="e.g. CUDAExecutionProvider,CPUExecutionProvider")
     neural.add_argument("--json", type=Path, help="also write the results here")
     neural.set_defaults(func=cmd_bench_neural)
+
+    sheet = bench.add_parser("sheet", help="before/after contact sheet of the built-in swapper")
+    sheet.add_argument("--faces", type=Path, required=True, help="folder with the sample photos (tests/data)")
+    sheet.add_argument("--out", type=Path, required=True, help="png or jpg to write")
+    sheet.set_defaults(func=cmd_bench_sheet)
 
     clip = bench.add_parser("clip", help="make a test clip (moving face) from a photo")
     clip.add_argument("--photo", type=Path, required=True)

@@ -57,6 +57,25 @@ def split_components(edges) -> list[list[tuple[int, int]]]:
     return [g[1] for g in groups]
 
 
+def mirror_map(triangles: list[list[int]]) -> list[int]:
+    """Left/right partner of every landmark.
+
+    canonical_face_model.obj lists its faces in mirror pairs: face 2k+1 is face 2k reflected,
+    with its last two corners swapped (the winding flips). Votes over all pairs give the map;
+    it must be an involution that takes every triangle onto a triangle.
+    """
+    votes: dict[int, Counter] = {}
+    for first, second in zip(triangles[0::2], triangles[1::2], strict=False):
+        for a, b in zip(first, (second[0], second[2], second[1]), strict=True):
+            votes.setdefault(a, Counter())[b] += 1
+            votes.setdefault(b, Counter())[a] += 1
+    mirror = [votes[i].most_common(1)[0][0] for i in range(468)]
+    assert all(mirror[mirror[i]] == i for i in range(468)), "mirror map is not an involution"
+    faces = {tuple(sorted(t)) for t in triangles}
+    assert all(tuple(sorted(mirror[v] for v in t)) in faces for t in faces), "mirror does not map faces to faces"
+    return mirror
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--obj", type=Path, required=True)
@@ -86,6 +105,7 @@ def main() -> int:
         "left_eyebrow": sorted({v for e in c.FACEMESH_LEFT_EYEBROW for v in e}),
         "right_eyebrow": sorted({v for e in c.FACEMESH_RIGHT_EYEBROW for v in e}),
         "nose": sorted({v for e in c.FACEMESH_NOSE for v in e}),
+        "mirror": mirror_map(triangles),
     }
     OUT.write_text(json.dumps(data, separators=(",", ":")))
     print(f"wrote {OUT} ({len(triangles)} triangles, oval of {len(oval)})")

@@ -3,29 +3,36 @@
 Over every ordered pair of photos of different people (identity = file-name prefix, e.g.
 obama2.jpg -> obama), swap and measure with an independent identity model (dlib):
   - identity retrieval: the identity whose photos are nearest on average to the output is the source's;
-  - descriptor distance output->source photo and output->target photo;
+  - descriptor distance output -> source photo, -> target photo, and to each person's *other*
+    photos (the honest identity measure: not the very pixels that were copied);
   - landmark error output vs target (mean point distance / inter-ocular distance): pose and
     expression kept;
-  - time per stage.
+  - seam score: gradient energy in a band along the face oval in the output, over the same band
+    in the target (1.0 = no added edge);
+  - sharpness ratio: face-interior detail (mean |Laplacian|) of the output over the target's;
+  - swap time.
+With ablation, the same pairs run once per switchable step of the mesh swapper with that step off.
 """
 
 from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import cv2
 import numpy as np
 from rich.progress import Progress
 
 from swapline.errors import SwaplineError
 from swapline.faces.encoder import DlibFaceEncoder, descriptor_distance
 from swapline.faces.face import Face
-from swapline.faces.topology import inter_ocular_distance
+from swapline.faces.topology import face_mesh, inter_ocular_distance
 from swapline.io import read_image
 from swapline.io.images import FORMATS
 from swapline.pipeline.engine import EngineSettings, SwapEngine
+from swapline.swap.mesh_swapper import ABLATION_STEPS
 
 
 def identity_of(path: Path) -> str:
@@ -51,7 +58,10 @@ class PairResult:
     dist_source: float
     dist_target: float
     dist_source_others: float | None
+    dist_target_others: float | None
     landmark_error: float
+    seam: float
+    sharpness: float
     swap_ms: float
 
 
@@ -63,17 +73,57 @@ class QualityReport:
     def summary(self) -> dict:
         if not self.pairs:
             return {"pairs": 0}
-        others = [p.dist_source_others for p in self.pairs if p.dist_source_others is not None]
+
+        def mean(values):
+            values = [v for v in values if v is not None]
+            return float(np.mean(values)) if values else None
+
         return {
             "pairs": len(self.pairs),
-            "identity_retrieval": float(np.mean([p.correct for p in self.pairs])),
-            "mean_dist_to_source": float(np.mean([p.dist_source for p in self.pairs])),
-            "mean_dist_to_target": float(np.mean([p.dist_target for p in self.pairs])),
-            "mean_dist_to_source_person_other_photos": float(np.mean(others)) if others else None,
-            "mean_landmark_error_iod": float(np.mean([p.landmark_error for p in self.pairs])),
+            "identity_retrieval": mean([p.correct for p in self.pairs]),
+            "mean_dist_to_source": mean([p.dist_source for p in self.pairs]),
+            "mean_dist_to_target": mean([p.dist_target for p in self.pairs]),
+            "mean_dist_to_source_person_other_photos": mean([p.dist_source_others for p in self.pairs]),
+            "mean_dist_to_target_person_other_photos": mean([p.dist_target_others for p in self.pairs]),
+            "mean_landmark_error_iod": mean([p.landmark_error for p in self.pairs]),
             "max_landmark_error_iod": float(np.max([p.landmark_error for p in self.pairs])),
+            "mean_seam_score": mean([p.seam for p in self.pairs]),
+            "mean_sharpness_ratio": mean([p.sharpness for p in self.pairs]),
             "median_swap_ms": float(np.median([p.swap_ms for p in self.pairs])),
         }
+
+
+def _oval_masks(face: Face, shape) -> tuple[np.ndarray, np.ndarray]:
+    """(band along the oval border, face interior) as boolean masks."""
+    oval = np.zeros(shape[:2], np.uint8)
+    points = np.round(face.landmarks[face_mesh().face_oval, :2]).astype(np.int32)
+    cv2.fillPoly(oval, [points], 255)
+    width = max(3, int(round(inter_ocular_distance(face.landmarks) * 0.15)))
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (width, width))
+    band = (cv2.dilate(oval, kernel) > 0) & ~(cv2.erode(oval, kernel) > 0)
+    interior = cv2.erode(oval, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3 * width, 3 * width))) > 0
+    return band, interior
+
+
+def seam_score(output: np.ndarray, target: np.ndarray, face: Face) -> float:
+    band, _ = _oval_masks(face, target.shape)
+
+    def energy(image):
+        gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY).astype(np.float32)
+        gx, gy = cv2.Sobel(gray, cv2.CV_32F, 1, 0), cv2.Sobel(gray, cv2.CV_32F, 0, 1)
+        return float((gx[band] ** 2 + gy[band] ** 2).mean())
+
+    return energy(output) / max(energy(target), 1e-6)
+
+
+def sharpness_ratio(output: np.ndarray, target: np.ndarray, face: Face) -> float:
+    _, interior = _oval_masks(face, target.shape)
+
+    def detail(image):
+        gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY).astype(np.float32)
+        return float(np.abs(cv2.Laplacian(gray, cv2.CV_32F))[interior].mean())
+
+    return detail(output) / max(detail(target), 1e-6)
 
 
 def load_photos(folder: Path, engine: SwapEngine, encoder: DlibFaceEncoder, report: QualityReport) -> list[Photo]:
@@ -91,55 +141,75 @@ def load_photos(folder: Path, engine: SwapEngine, encoder: DlibFaceEncoder, repo
     return photos
 
 
-def run_quality(folder: Path, settings: EngineSettings | None = None, show_progress: bool = True) -> QualityReport:
-    engine = SwapEngine(settings)
-    encoder = DlibFaceEncoder()
-    report = QualityReport()
-    photos = load_photos(Path(folder), engine, encoder, report)
+def _others(descriptor, photos: list[Photo], identity: str, exclude: Path) -> float | None:
+    distances = [
+        descriptor_distance(descriptor, p.descriptor) for p in photos if p.identity == identity and p.path != exclude
+    ]
+    return float(np.mean(distances)) if distances else None
+
+
+def _measure_pairs(engine: SwapEngine, encoder, photos: list[Photo], report: QualityReport, progress, label: str):
     pairs = [(s, t) for s in photos for t in photos if s.identity != t.identity]
     if not pairs:
-        raise SwaplineError(f"{folder}: needs photos of at least two people (identity = file-name prefix)")
+        raise SwaplineError("needs photos of at least two people (identity = file-name prefix)")
+    task = progress.add_task(label, total=len(pairs))
+    for source, target in pairs:
+        registered = engine.swapper.register(source.pixels, source.face)
+        output = target.pixels.copy()
+        start = time.perf_counter()
+        engine.swapper.swap(output, target.face, registered)
+        swap_ms = (time.perf_counter() - start) * 1000.0
+        progress.advance(task)
+        found = engine.analyser.faces(output)
+        if not found:
+            report.skipped[f"{source.path.name}->{target.path.name}"] = "no face in the output"
+            continue
+        out_face = min(found, key=lambda f: float(np.linalg.norm(f.center - target.face.center)))
+        descriptor = encoder.encode(output, out_face)
+        by_identity: dict[str, list[float]] = {}
+        for photo in photos:
+            by_identity.setdefault(photo.identity, []).append(descriptor_distance(descriptor, photo.descriptor))
+        retrieved = min(by_identity, key=lambda k: float(np.mean(by_identity[k])))
+        error = float(
+            np.linalg.norm(out_face.landmarks[:, :2] - target.face.landmarks[:, :2], axis=1).mean()
+            / inter_ocular_distance(target.face.landmarks)
+        )
+        report.pairs.append(
+            PairResult(
+                source=source.path.name,
+                target=target.path.name,
+                retrieved=retrieved,
+                correct=retrieved == source.identity,
+                dist_source=descriptor_distance(descriptor, source.descriptor),
+                dist_target=descriptor_distance(descriptor, target.descriptor),
+                dist_source_others=_others(descriptor, photos, source.identity, source.path),
+                dist_target_others=_others(descriptor, photos, target.identity, target.path),
+                landmark_error=error,
+                seam=seam_score(output, target.pixels, target.face),
+                sharpness=sharpness_ratio(output, target.pixels, target.face),
+                swap_ms=swap_ms,
+            )
+        )
+
+
+def run_quality(
+    folder: Path, settings: EngineSettings | None = None, show_progress: bool = True, ablation: bool = False
+) -> dict[str, QualityReport]:
+    """{"all steps": report} and, with ablation, one report per step turned off."""
+    settings = settings or EngineSettings()
+    encoder = DlibFaceEncoder()
+    base_engine = SwapEngine(settings)
+    loading = QualityReport()
+    photos = load_photos(Path(folder), base_engine, encoder, loading)
+    variants = {"all steps": settings}
+    if ablation:
+        for step in ABLATION_STEPS:
+            variants[f"without {step}"] = replace(settings, swapper=replace(settings.swapper, **{step: False}))
+    reports = {}
     with Progress(disable=not show_progress, transient=True) as progress:
-        task = progress.add_task("swapping pairs", total=len(pairs))
-        for source, target in pairs:
-            registered = engine.swapper.register(source.pixels, source.face)
-            output = target.pixels.copy()
-            start = time.perf_counter()
-            engine.swapper.swap(output, target.face, registered)
-            swap_ms = (time.perf_counter() - start) * 1000.0
-            found = engine.analyser.faces(output)
-            if not found:
-                report.skipped[f"{source.path.name}->{target.path.name}"] = "no face in the output"
-                progress.advance(task)
-                continue
-            # the output face is the one nearest the target face's position
-            out_face = min(found, key=lambda f: float(np.linalg.norm(f.center - target.face.center)))
-            descriptor = encoder.encode(output, out_face)
-            by_identity: dict[str, list[float]] = {}
-            for photo in photos:
-                by_identity.setdefault(photo.identity, []).append(descriptor_distance(descriptor, photo.descriptor))
-            retrieved = min(by_identity, key=lambda k: float(np.mean(by_identity[k])))
-            others = [
-                descriptor_distance(descriptor, p.descriptor)
-                for p in photos
-                if p.identity == source.identity and p.path != source.path
-            ]
-            error = float(
-                np.linalg.norm(out_face.landmarks[:, :2] - target.face.landmarks[:, :2], axis=1).mean()
-                / inter_ocular_distance(target.face.landmarks)
-            )
-            report.pairs.append(
-                PairResult(
-                    source=source.path.name,
-                    target=target.path.name,
-                    retrieved=retrieved,
-                    correct=retrieved == source.identity,
-                    dist_source=descriptor_distance(descriptor, source.descriptor),
-                    dist_target=descriptor_distance(descriptor, target.descriptor),
-                    dist_source_others=float(np.mean(others)) if others else None,
-                    landmark_error=error,
-                    swap_ms=swap_ms,
-                )
-            )
-            progress.advance(task)
-    return report
+        for name, variant in variants.items():
+            report = QualityReport(skipped=dict(loading.skipped))
+            engine = base_engine if variant is settings else SwapEngine(variant)
+            _measure_pairs(engine, encoder, photos, report, progress, name)
+            reports[name] = report
+    return reports

@@ -25,6 +25,10 @@ class MeshTopology:
     lips_outer: np.ndarray
     left_eye: np.ndarray
     right_eye: np.ndarray
+    left_eyebrow: np.ndarray
+    right_eyebrow: np.ndarray
+    mirror: np.ndarray  # landmark i's left/right partner (i itself on the midline)
+    mirror_triangles: np.ndarray  # index of each triangle's mirror image
 
 
 @functools.cache
@@ -34,13 +38,21 @@ def face_mesh() -> MeshTopology:
     def ring(key: str) -> np.ndarray:
         return np.asarray(raw[key], dtype=np.int32)
 
+    triangles = ring("triangles").reshape(-1, 3)
+    mirror = ring("mirror")
+    index = {tuple(sorted(t)): k for k, t in enumerate(triangles.tolist())}
+    mirror_triangles = np.array([index[tuple(sorted(mirror[t]))] for t in triangles.tolist()], np.int32)
     return MeshTopology(
-        triangles=ring("triangles").reshape(-1, 3),
+        triangles=triangles,
         face_oval=ring("face_oval"),
         lips_inner=ring("lips_inner"),
         lips_outer=ring("lips_outer"),
         left_eye=ring("left_eye"),
         right_eye=ring("right_eye"),
+        left_eyebrow=ring("left_eyebrow"),
+        right_eyebrow=ring("right_eyebrow"),
+        mirror=mirror,
+        mirror_triangles=mirror_triangles,
     )
 
 

@@ -1,9 +1,18 @@
 """The built-in swapper: the source face's texture moved onto the target's 468-point mesh.
 
-Per source (once): a texture crop with a validity channel (0 where the crop leaves the image)
-and a usability weight per triangle (0 where the source head turns a triangle away from the
-camera). Per target face (every frame): one remap of the face crop through the mesh, lighting
-matched to the target, and a feathered oval blend that keeps the target's open mouth.
+Per source (once): a texture crop with a validity channel (0 outside the image and where the
+source's skin is covered by something else: hair, a hand, a microphone), and a usability
+weight per triangle (0 where the source head turns a triangle away from the camera).
+
+Per target face (every frame), each step switchable in MeshSwapSettings:
+  warp          one remap of the face crop through the mesh (always);
+  mirror_fill   source texels that are invalid are taken from the mirror-image side of the
+                source face (FaceMesh is left/right symmetric), else the target stays;
+  match_sharpness  a sharper source is blurred to the target's detail level;
+  match_lighting   the target's low-frequency shading and colour, measured on skin only
+                (eyes, brows, lips and beard zone excluded, so nothing ghosts back);
+  multiband     Laplacian-pyramid blend inside the feathered face oval;
+  keep_target_mouth  the open mouth stays the target's (its teeth, its tongue).
 """
 
 from __future__ import annotations
@@ -16,20 +25,29 @@ import numpy as np
 
 from swapline.faces.face import Face
 from swapline.faces.topology import face_mesh, inter_ocular_distance
+from swapline.swap.blend import multiband_blend
 from swapline.swap.color import match_lighting
 from swapline.swap.masks import feathered_face_mask, mouth_mask
-from swapline.swap.mesh_warp import build_maps
+from swapline.swap.mesh_warp import maps_from_ids, rasterize_triangles, triangle_affines
+from swapline.swap.skin import expected_skin, skin_validity
+
+# Steps of the swapper that can be switched off one at a time (bench quality --ablation).
+ABLATION_STEPS = ("skin_mask", "mirror_fill", "match_sharpness", "match_lighting", "multiband", "keep_target_mouth")
 
 
 @dataclass(frozen=True)
 class MeshSwapSettings:
-    feather: float = 0.08  # blend edge width, as a fraction of the face size
+    skin_mask: bool = True
+    mirror_fill: bool = True
+    match_sharpness: bool = True
     match_lighting: bool = True
-    lighting_sigma: float = 0.8  # low-pass radius for lighting transfer, x inter-ocular distance
+    multiband: bool = True
     keep_target_mouth: bool = True
+    feather: float = 0.08  # blend edge width, as a fraction of the face size
+    lighting_sigma: float = 0.4  # low-pass radius for lighting transfer, x inter-ocular distance
     # A source triangle seen at less than this cosine (turned away) is not used.
     min_source_facing: float = 0.05
-    crop_margin: float = 0.08
+    crop_margin: float = 0.15  # room around the face for the blend pyramid
     max_texture_side: int = 400
 
 
@@ -41,6 +59,7 @@ class RegisteredSource:
     points: np.ndarray  # (468, 2) float32, landmark positions in texture pixels
     triangle_weight: np.ndarray  # (T + 1,) float32; the last entry (for "no triangle") is 0
     face: Face
+    needs_mirror: bool = False  # some of the face is unusable: worth filling from the other side
 
 
 def _face_box(points: np.ndarray, margin: float) -> tuple[float, float, float, float]:
@@ -60,6 +79,41 @@ def source_triangle_weights(landmarks: np.ndarray, triangles: np.ndarray, min_fa
     return np.clip((facing - min_facing) / 0.1, 0.0, 1.0).astype(np.float32)
 
 
+def _detail(gray: np.ndarray, where: np.ndarray) -> float:
+    return float(np.abs(cv2.Laplacian(gray, cv2.CV_32F))[where].mean())
+
+
+def match_sharpness(swapped: np.ndarray, target: np.ndarray, where: np.ndarray) -> np.ndarray:
+    """Bring the source's detail level to the target's: blur a sharper source, sharpen (unsharp
+    mask, at most 1.5x) a softer one, so neither looks pasted on.
+
+    Detail is measured as mean |Laplacian| on the skin of the central half of the crop.
+    """
+    h, w = where.shape
+    window = np.s_[h // 4 : 3 * h // 4, w // 4 : 3 * w // 4]
+    where = where[window]
+    if where.sum() < 100:
+        return swapped
+    gray_s = cv2.cvtColor(swapped[window], cv2.COLOR_BGR2GRAY)
+    reference = max(_detail(cv2.cvtColor(target[window], cv2.COLOR_BGR2GRAY), where), 1e-6)
+    ratio = _detail(gray_s, where) / reference
+    if 0.9 <= ratio <= 1.1:
+        return swapped
+    if ratio > 1.1:
+        probe = _detail(cv2.GaussianBlur(gray_s, (0, 0), 1.0), where) / reference
+        if probe >= ratio:
+            return swapped
+        # detail falls about exponentially with sigma over this range: interpolate to ratio 1
+        sigma = float(np.clip(math.log(ratio) / (math.log(ratio) - math.log(max(probe, 1e-6))), 0.0, 3.0))
+        return cv2.GaussianBlur(swapped, (0, 0), sigma) if sigma > 0.2 else swapped
+    blurred = cv2.GaussianBlur(gray_s, (0, 0), 1.0)
+    probe = _detail(gray_s + (gray_s - blurred), where) / reference  # unsharp mask, amount 1
+    if probe <= ratio:
+        return swapped
+    amount = float(np.clip((1.0 - ratio) / (probe - ratio), 0.0, 1.5))  # detail grows ~linearly
+    return swapped + amount * (swapped - cv2.GaussianBlur(swapped, (0, 0), 1.0))
+
+
 class MeshSwapper:
     """Landmark-mesh face swap; CPU only, no model weights beyond the landmark model."""
 
@@ -72,6 +126,7 @@ class MeshSwapper:
     def register(self, image: np.ndarray, face: Face) -> RegisteredSource:
         if face.landmarks is None:
             raise ValueError("the source face needs landmarks")
+        s = self.settings
         points = face.landmarks[:, :2]
         x0, y0, x1, y1 = (int(math.floor(v)) for v in _face_box(points, 0.15))
         w, h = x1 - x0, y1 - y0
@@ -84,23 +139,54 @@ class MeshSwapper:
         # keep bilinear samples from mixing in the padding
         texture[..., 3] = cv2.erode(texture[..., 3], np.ones((5, 5), np.uint8))
         local = (points - [x0, y0]).astype(np.float32)
-        scale = min(1.0, self.settings.max_texture_side / max(w, h))
+        iod = inter_ocular_distance(face.landmarks)
+        if s.skin_mask:
+            skin = skin_validity(texture[..., :3], local, self.mesh, iod)
+            texture[..., 3] = (texture[..., 3].astype(np.float32) * skin).astype(np.uint8)
+        weights = source_triangle_weights(face.landmarks, self.mesh.triangles, s.min_source_facing)
+        # Worth a second (mirrored) warp per frame only if a real part of the face is unusable.
+        ids = rasterize_triangles(local, face.landmarks[:, 2], self.mesh.triangles, (h, w))
+        usable = texture[..., 3].astype(np.float32) / 255.0 * np.append(weights, 0.0)[ids]
+        inside = ids >= 0
+        needs_mirror = bool(inside.any() and float((usable[inside] < 0.5).mean()) > 0.03)
+        scale = min(1.0, s.max_texture_side / max(w, h))
         if scale < 1.0:
             texture = cv2.resize(texture, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
             local = local * scale
-        weights = source_triangle_weights(face.landmarks, self.mesh.triangles, self.settings.min_source_facing)
         return RegisteredSource(
             texture=texture,
             points=local,
             triangle_weight=np.append(weights, 0.0).astype(np.float32),
             face=face,
+            needs_mirror=needs_mirror,
         )
+
+    def _warp(self, ids, scale, local, source_points, usable_weights, texture, shape):
+        """Warp the texture onto the crop. The maps are computed on the (half-size) id grid and
+        scaled up: they are piecewise linear, so bilinear upsampling is exact inside triangles."""
+        matrices, usable = triangle_affines(local, source_points, self.mesh.triangles)
+        if scale != 1.0:  # maps from grid pixels: fold the grid scale into the affines
+            matrices = matrices.copy()
+            matrices[:, :2, :] /= scale
+            matrices[:, 2, :] += (0.5 / scale - 0.5) * (matrices[:, 0, :] + matrices[:, 1, :]) * scale
+        map_x, map_y = maps_from_ids(ids, matrices, usable)
+        if scale != 1.0:
+            size = (shape[1], shape[0])
+            map_x = cv2.resize(map_x, size, interpolation=cv2.INTER_LINEAR)
+            map_y = cv2.resize(map_y, size, interpolation=cv2.INTER_LINEAR)
+            usable_weights = cv2.resize(usable_weights, size, interpolation=cv2.INTER_LINEAR)
+            # next to the mesh border the scaled-up maps mix in the "outside" value: drop those
+            inside = cv2.resize((ids >= 0).astype(np.float32), size, interpolation=cv2.INTER_LINEAR)
+            usable_weights[inside < 0.999] = 0.0
+        warped = cv2.remap(texture, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+        valid = warped[..., 3].astype(np.float32) * (1.0 / 255.0) * usable_weights
+        return warped[..., :3].astype(np.float32), valid
 
     def swap(self, frame: np.ndarray, face: Face, source: RegisteredSource) -> bool:
         """Replace one face in frame, in place. False when the face lies outside the frame."""
         if face.landmarks is None:
             raise ValueError("the target face needs landmarks")
-        s = self.settings
+        s, mesh = self.settings, self.mesh
         fh, fw = frame.shape[:2]
         points = face.landmarks[:, :2]
         bx0, by0, bx1, by1 = _face_box(points, s.crop_margin)
@@ -110,22 +196,51 @@ class MeshSwapper:
             return False
         shape = (y1 - y0, x1 - x0)
         local = (points - [x0, y0]).astype(np.float32)
-        map_x, map_y, ids = build_maps(local, face.landmarks[:, 2], source.points, self.mesh.triangles, shape)
-        warped = cv2.remap(source.texture, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+        scale = 0.5 if min(shape) >= 96 else 1.0
+        grid = (max(2, round(shape[0] * scale)), max(2, round(shape[1] * scale)))
+        ids = rasterize_triangles(local * scale, face.landmarks[:, 2], mesh.triangles, grid)
+        swapped, valid = self._warp(
+            ids, scale, local, source.points, source.triangle_weight[ids], source.texture, shape
+        )
+        if s.mirror_fill and source.needs_mirror:
+            # the same target triangle, textured from the mirror image triangle of the source
+            mirror_ids = np.where(ids >= 0, mesh.mirror_triangles[np.maximum(ids, 0)], -1)
+            mirrored, valid_m = self._warp(
+                ids,
+                scale,
+                local,
+                source.points[mesh.mirror],
+                source.triangle_weight[mirror_ids],
+                source.texture,
+                shape,
+            )
+            fill = (1.0 - valid) * valid_m
+            total = valid + fill
+            swapped = (swapped * valid[..., None] + mirrored * fill[..., None]) / np.maximum(total, 1e-3)[..., None]
+            valid = total
         face_size = float((points.max(axis=0) - points.min(axis=0)).max())
-
-        valid = warped[..., 3].astype(np.float32) * (1.0 / 255.0) * source.triangle_weight[ids]
+        iod = max(inter_ocular_distance(face.landmarks), 4.0)
         valid = cv2.GaussianBlur(valid, (0, 0), max(1.0, face_size * 0.01))
-        mask = feathered_face_mask(local[self.mesh.face_oval], shape, face_size, s.feather) * valid
-        if s.keep_target_mouth:
-            mask *= 1.0 - mouth_mask(local[self.mesh.lips_inner], shape, face_size)
 
         region = frame[y0:y1, x0:x1]
         target = region[..., :3].astype(np.float32)
-        swapped = warped[..., :3].astype(np.float32)
+        skin = expected_skin(local, mesh, shape, iod) & (valid > 0.5)
+        if s.match_sharpness:
+            swapped = match_sharpness(swapped, target, skin)
         if s.match_lighting:
-            sigma = s.lighting_sigma * max(inter_ocular_distance(face.landmarks), 4.0)
-            swapped = match_lighting(swapped, target, valid * (ids >= 0), sigma)
-        blended = target + mask[..., None] * (swapped - target)
+            swapped = match_lighting(swapped, target, skin.astype(np.float32) * valid, s.lighting_sigma * iod)
+        mask = feathered_face_mask(local[mesh.face_oval], shape, face_size, s.feather) * valid
+        mouth = mouth_mask(local[mesh.lips_inner], shape, face_size) if s.keep_target_mouth else None
+        if mouth is not None:
+            mask *= 1.0 - mouth
+        if s.multiband:
+            # outside the usable face the foreground is the target itself, so no level of the
+            # pyramid carries the black surroundings (or the crop's edge) into the result
+            swapped = target + np.minimum(valid * 4.0, 1.0)[..., None] * (swapped - target)
+            blended = multiband_blend(swapped, target, mask)
+            if mouth is not None:  # the pyramid's low bands reach into the mouth: put it back exactly
+                blended += mouth[..., None] * (target - blended)
+        else:
+            blended = target + mask[..., None] * (swapped - target)
         region[..., :3] = np.clip(blended, 0, 255).astype(np.uint8)
         return True

@@ -60,6 +60,19 @@ def rasterize_triangles(
     return ids
 
 
+def maps_from_ids(ids: np.ndarray, matrices: np.ndarray, usable: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """remap() maps for a triangle-id image and per-triangle affines (outside or unusable -> -1)."""
+    table = np.concatenate([matrices.reshape(-1, 6), [[0, 0, 0, 0, -1, -1]]]).astype(np.float32)
+    table[:-1][~usable] = [0, 0, 0, 0, -1, -1]
+    per_pixel = table[ids]  # id -1 picks the last row
+    h, w = ids.shape
+    xs = np.arange(w, dtype=np.float32)[None, :]
+    ys = np.arange(h, dtype=np.float32)[:, None]
+    map_x = xs * per_pixel[..., 0] + ys * per_pixel[..., 2] + per_pixel[..., 4]
+    map_y = xs * per_pixel[..., 1] + ys * per_pixel[..., 3] + per_pixel[..., 5]
+    return map_x, map_y
+
+
 def build_maps(
     target_xy: np.ndarray,
     target_z: np.ndarray,
@@ -70,13 +83,5 @@ def build_maps(
     """remap() maps (float32) from crop pixels to source texture, and the triangle-id image."""
     ids = rasterize_triangles(target_xy, target_z, triangles, shape)
     matrices, usable = triangle_affines(target_xy, source_xy, triangles)
-    ids[(ids >= 0) & ~usable[np.maximum(ids, 0)]] = -1
-    # one extra row of the table for "outside": maps everything to (-1, -1)
-    table = np.concatenate([matrices.reshape(-1, 6), [[0, 0, 0, 0, -1, -1]]]).astype(np.float32)
-    per_pixel = table[ids]  # id -1 picks the last row
-    h, w = shape
-    xs = np.arange(w, dtype=np.float32)[None, :]
-    ys = np.arange(h, dtype=np.float32)[:, None]
-    map_x = xs * per_pixel[..., 0] + ys * per_pixel[..., 2] + per_pixel[..., 4]
-    map_y = xs * per_pixel[..., 1] + ys * per_pixel[..., 3] + per_pixel[..., 5]
+    map_x, map_y = maps_from_ids(ids, matrices, usable)
     return map_x, map_y, ids

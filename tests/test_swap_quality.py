@@ -1,0 +1,101 @@
+"""The built-in swapper's quality steps, each checked on the real photos where it matters."""
+
+from dataclasses import replace
+
+import cv2
+import numpy as np
+import pytest
+
+from swapline.faces.topology import face_mesh, inter_ocular_distance
+from swapline.swap import MeshSwapper, MeshSwapSettings
+from swapline.swap.mesh_swapper import ABLATION_STEPS
+from swapline.swap.skin import skin_validity
+
+
+def run_swap(photos, source, target, **settings):
+    swapper = MeshSwapper(replace(MeshSwapSettings(), **settings))
+    image, face = photos[source]
+    out = photos[target][0].copy()
+    swapper.swap(out, photos[target][1], swapper.register(image, face))
+    return out
+
+
+def forehead_mask(face, shape):
+    """Upper half of the region between the brows and the top of the face oval."""
+    mesh = face_mesh()
+    oval = np.zeros(shape[:2], np.uint8)
+    cv2.fillPoly(oval, [np.round(face.landmarks[mesh.face_oval, :2]).astype(np.int32)], 255)
+    brow_y = face.landmarks[np.concatenate([mesh.left_eyebrow, mesh.right_eyebrow]), 1].min()
+    top_y = face.landmarks[mesh.face_oval, 1].min()
+    rows = np.arange(shape[0])[:, None]
+    return (oval > 0) & (rows < brow_y - 0.25 * (brow_y - top_y)) & (rows > top_y)
+
+
+def test_the_astronauts_fringe_is_found(photos):
+    image, face = photos["astronaut.png"]
+    x0, y0 = np.floor(face.landmarks[:, :2].min(axis=0)).astype(int)
+    x1, y1 = np.ceil(face.landmarks[:, :2].max(axis=0)).astype(int)
+    crop = image[y0:y1, x0:x1]
+    local = face.landmarks[:, :2] - (x0, y0)
+    valid = skin_validity(crop, local, face_mesh(), inter_ocular_distance(face.landmarks))
+    local_face = face.replace(landmarks=face.landmarks - np.array([x0, y0, 0], np.float32))
+    forehead = forehead_mask(local_face, crop.shape)
+    assert (valid[forehead] < 0.5).mean() > 0.3  # much of the forehead is hair
+    # and no false alarms on a clear forehead
+    for name in ("obama.jpg", "biden2.jpg"):
+        other, other_face = photos[name]
+        x0, y0 = np.floor(other_face.landmarks[:, :2].min(axis=0)).astype(int)
+        x1, y1 = np.ceil(other_face.landmarks[:, :2].max(axis=0)).astype(int)
+        local = other_face.landmarks[:, :2] - (x0, y0)
+        valid = skin_validity(other[y0:y1, x0:x1], local, face_mesh(), inter_ocular_distance(other_face.landmarks))
+        assert (valid < 0.5).mean() < 0.03, name
+
+
+def test_the_fringe_does_not_come_along(photos):
+    source, source_face = photos["astronaut.png"]
+    target, face = photos["obama2.jpg"]
+    # the fringe's colour: the source pixels the skin step rejects on her forehead
+    x0, y0 = np.floor(source_face.landmarks[:, :2].min(axis=0)).astype(int)
+    x1, y1 = np.ceil(source_face.landmarks[:, :2].max(axis=0)).astype(int)
+    local = source_face.landmarks[:, :2] - (x0, y0)
+    valid = skin_validity(source[y0:y1, x0:x1], local, face_mesh(), inter_ocular_distance(source_face.landmarks))
+    hair = source[y0:y1, x0:x1][valid < 0.2].reshape(-1, 3).astype(float).mean(axis=0)
+    forehead = forehead_mask(face, target.shape)
+
+    def hair_like(image):
+        return (np.linalg.norm(image[forehead].astype(float) - hair, axis=1) < 50).mean()
+
+    with_mask = run_swap(photos, "astronaut.png", "obama2.jpg")
+    without = run_swap(photos, "astronaut.png", "obama2.jpg", skin_mask=False)
+    assert hair_like(target) < 0.02  # the target's forehead has nothing of that colour
+    assert hair_like(without) > 0.05  # without the step, the fringe is pasted on
+    assert hair_like(with_mask) < hair_like(without) / 3
+
+
+def test_hidden_cheek_is_filled_from_the_mirror_side(photos):
+    # obama_partial_face.jpg: the face's right side (image left) is cut by the frame
+    target, face = photos["biden2.jpg"]
+    mesh = face_mesh()
+    cheek = np.zeros(target.shape[:2], np.uint8)
+    cheek_points = face.landmarks[[234, 93, 132, 58, 172, 136, 215, 177, 137, 227, 116, 123, 50, 117], :2]
+    cv2.fillConvexPoly(cheek, cv2.convexHull(np.round(cheek_points).astype(np.int32)), 255)
+    cheek = cheek > 0
+    assert cheek.sum() > 500 and mesh.mirror[234] == 454
+    mirrored = run_swap(photos, "obama_partial_face.jpg", "biden2.jpg")
+    kept = run_swap(photos, "obama_partial_face.jpg", "biden2.jpg", mirror_fill=False)
+
+    def changed(image):
+        return np.abs(image[cheek].astype(int) - target[cheek].astype(int)).mean()
+
+    assert changed(kept) < 6  # without the step the target's cheek stays
+    assert changed(mirrored) > 2 * changed(kept) + 4  # with it, the source's other cheek fills in
+    assert (mirrored[cheek].max(axis=1) < 40).mean() < 0.01  # and no black padding
+
+
+@pytest.mark.parametrize("step", ABLATION_STEPS)
+def test_every_step_can_be_switched_off_and_changes_the_result(photos, step):
+    source = "obama_partial_face.jpg" if step == "mirror_fill" else "astronaut.png"
+    target = "biden2.jpg" if step == "mirror_fill" else "obama.jpg"
+    full = run_swap(photos, source, target)
+    ablated = run_swap(photos, source, target, **{step: False})
+    assert np.abs(full.astype(int) - ablated.astype(int)).max() > 10

@@ -50,34 +50,62 @@ def quality_section(quality: dict) -> str:
     sm = quality["summary"]
     rows = "\n".join(
         f"| {p['source']} | {p['target']} | {p['retrieved']} | {p['dist_source']:.3f} | {p['dist_target']:.3f} "
-        f"| {p['landmark_error']:.3f} | {p['swap_ms']:.1f} |"
+        f"| {p['landmark_error']:.3f} | {p['seam']:.2f} | {p['sharpness']:.2f} | {p['swap_ms']:.1f} |"
         for p in quality["pairs"]
     )
+    metrics = [
+        ("identity retrieval", "identity_retrieval", "{:.0%}", "100%"),
+        (
+            "distance to the source person's other photos",
+            "mean_dist_to_source_person_other_photos",
+            "{:.3f}",
+            "<= 0.50",
+        ),
+        (
+            "distance to the target person's other photos",
+            "mean_dist_to_target_person_other_photos",
+            "{:.3f}",
+            ">= 0.70",
+        ),
+        ("distance to the source photo", "mean_dist_to_source", "{:.3f}", ""),
+        ("distance to the target photo", "mean_dist_to_target", "{:.3f}", ""),
+        ("seam score", "mean_seam_score", "{:.2f}", "<= 1.2"),
+        ("sharpness ratio", "mean_sharpness_ratio", "{:.2f}", "0.7-1.4"),
+        ("landmark error vs target (IOD), mean", "mean_landmark_error_iod", "{:.3f}", "no worse"),
+        ("landmark error vs target (IOD), max", "max_landmark_error_iod", "{:.3f}", ""),
+        ("swap + blend, median ms", "median_swap_ms", "{:.1f}", ""),
+    ]
+    variants = {"all steps": sm, **quality.get("ablation", {})}
+    head = "| metric | target | " + " | ".join(variants) + " |"
+    rule = "|---|---|" + "---|" * len(variants)
+    table = [head, rule]
+    for title, key, fmt, goal in metrics:
+        cells = [fmt.format(v[key]) if v.get(key) is not None else "n/a" for v in variants.values()]
+        table.append(f"| {title} | {goal} | " + " | ".join(cells) + " |")
     return f"""## Quality
 
 ```bash
-swapline bench quality --faces tests/data --json benchmarks/results/quality.json
+swapline bench quality --faces tests/data --ablation --json benchmarks/results/quality.json
 ```
 
-All ordered pairs of photos of different people in `tests/data` (identity = file-name prefix;
-photos with several faces are skipped). Distances are dlib ResNet descriptor distances (same
-person < 0.6; two real photos of one person here: 0.27-0.45). "Nearest identity" is the person
-whose photos are nearest on average to the output. Landmark error is the mean distance between
-the output's and the target's FaceMesh points, in inter-ocular distances (IOD).
-Machine: {machine_line(quality)}.
+All {sm["pairs"]} ordered pairs of photos of different people in `tests/data` (identity = file-name
+prefix; photos with several faces are skipped). Distances are dlib ResNet descriptor distances
+(same person < 0.6; two real photos of one person here: 0.27-0.45); "other photos" leaves out
+the very photo that was copied from (or into). "Nearest identity" is the person whose photos
+are nearest on average to the output. Landmark error: mean distance between the output's and
+the target's FaceMesh points, in inter-ocular distances (IOD). Seam score: gradient energy in a
+band along the face oval in the output over the same band in the target. Sharpness ratio: mean
+|Laplacian| inside the face, output over target. Machine: {machine_line(quality)}.
 
-| metric | value |
-|---|---|
-| pairs | {sm["pairs"]} |
-| identity retrieval | {sm["identity_retrieval"] * 100:.0f}% |
-| mean distance output -> source photo | {sm["mean_dist_to_source"]:.3f} |
-| mean distance output -> target photo | {sm["mean_dist_to_target"]:.3f} |
-| mean distance output -> source person's other photos | {sm["mean_dist_to_source_person_other_photos"]:.3f} |
-| landmark error vs target, mean / max (IOD) | {sm["mean_landmark_error_iod"]:.3f} / {sm["max_landmark_error_iod"]:.3f} |
-| swap + blend, median | {sm["median_swap_ms"]:.1f} ms |
+Each "without" column runs the same pairs with one step of the built-in swapper switched off
+(`MeshSwapSettings`), so the column shows what that step buys.
 
-| source | target | nearest identity | d(out, source) | d(out, target) | landmark error (IOD) | swap ms |
-|---|---|---|---|---|---|---|
+{chr(10).join(table)}
+
+Per pair (all steps):
+
+| source | target | nearest identity | d(out, source) | d(out, target) | landmark error | seam | sharpness | swap ms |
+|---|---|---|---|---|---|---|---|---|
 {rows}
 """
 

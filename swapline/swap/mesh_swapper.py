@@ -47,7 +47,7 @@ class MeshSwapSettings:
     lighting_sigma: float = 0.4  # low-pass radius for lighting transfer, x inter-ocular distance
     # A source triangle seen at less than this cosine (turned away) is not used.
     min_source_facing: float = 0.05
-    crop_margin: float = 0.15  # room around the face for the blend pyramid
+    crop_margin: float = 0.12  # room around the face for the blend pyramid
     max_texture_side: int = 400
 
 
@@ -220,7 +220,8 @@ class MeshSwapper:
             valid = total
         face_size = float((points.max(axis=0) - points.min(axis=0)).max())
         iod = max(inter_ocular_distance(face.landmarks), 4.0)
-        valid = cv2.GaussianBlur(valid, (0, 0), max(1.0, face_size * 0.01))
+        soften = max(3, int(face_size * 0.02) | 1)
+        valid = cv2.blur(valid, (soften, soften))  # soften texel-sharp validity edges (box: cheap)
 
         region = frame[y0:y1, x0:x1]
         target = region[..., :3].astype(np.float32)

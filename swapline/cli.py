@@ -323,7 +323,10 @@ def cmd_bench_sheet(args: argparse.Namespace) -> int:
 def cmd_bench_clip(args: argparse.Namespace) -> int:
     from swapline.bench.clips import make_clip
 
-    width, height = (int(v) for v in args.size.lower().split("x"))
+    try:
+        width, height = (int(v) for v in args.size.lower().split("x"))
+    except ValueError:
+        raise SwaplineError(f"--size must look like 640x480, not {args.size!r}") from None
     path = make_clip(
         args.photo, args.out, (width, height), args.fps, args.seconds, args.face_px, args.motion, args.audio_hz
     )
@@ -384,10 +387,15 @@ def cmd_models_path(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in one line, like every other error (exit status 2, argparse's convention)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="swapline", description="Low-latency face swap; outputs are labelled AI-generated."
-    )
+    parser = _Parser(prog="swapline", description="Low-latency face swap; outputs are labelled AI-generated.")
     parser.add_argument("--version", action="version", version=f"swapline {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log model loading and providers")
     commands = parser.add_subparsers(dest="command", required=True)

@@ -115,3 +115,10 @@ def test_demo_runs_on_bundled_samples(tmp_path):
 def test_models_list():
     result = run("models", "list")
     assert result.returncode == 0 and "face_landmark" in result.stdout
+
+
+def test_usage_errors_are_one_line():
+    result = run("swap", "--target", DATA / "obama.jpg")
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "required" in lines[0] and "--help" in lines[0]

@@ -19,6 +19,7 @@ class Server:
 
     def __init__(self):
         self.plan: list[str] = []
+        self.default = "ok"
         self.requests: list[dict] = []
         owner = self
 
@@ -27,13 +28,13 @@ class Server:
                 pass
 
             def do_GET(self):
-                action = owner.plan.pop(0) if owner.plan else "ok"
+                action = owner.plan.pop(0) if owner.plan else owner.default
                 start = 0
                 if "Range" in self.headers:
                     start = int(self.headers["Range"].split("=")[1].split("-")[0])
                 owner.requests.append({"range_start": start, "action": action})
-                if action == "500":
-                    self.send_response(500)
+                if action in ("500", "404"):
+                    self.send_response(int(action))
                     self.end_headers()
                     return
                 body = PAYLOAD if action != "wrong" else b"x" * len(PAYLOAD)
@@ -143,3 +144,22 @@ def test_local_paths_are_used_as_given(tmp_path):
         store.resolve(tmp_path / "other.onnx")
     with pytest.raises(SwaplineError, match="unknown model"):
         store.resolve("no_such_model")
+
+
+def test_missing_file_on_the_server_is_not_retried(tmp_path, server):
+    store, _ = make_store(tmp_path, server)
+    server.default = "404"
+    with pytest.raises(SwaplineError, match="HTTP 404"):
+        store.fetch("tiny")
+    assert len(server.requests) == 1
+
+
+def test_the_first_download_hash_is_kept_and_enforced(tmp_path, server):
+    store, _ = make_store(tmp_path, server)
+    path = store.fetch("tiny")
+    recorded = store.expected_hash("tiny")
+    path.unlink()  # e.g. removed by verify after tampering
+    server.plan = ["wrong"]  # the server now sends something else
+    with pytest.raises(SwaplineError, match="failed its SHA-256 check"):
+        store.fetch("tiny")
+    assert store.expected_hash("tiny") == recorded

@@ -134,3 +134,16 @@ def test_histogram_percentiles_match_the_samples():
         assert histogram.percentile(p) == pytest.approx(np.percentile(samples, p), rel=0.02)
     assert histogram.max == pytest.approx(samples.max())
     assert histogram.counts.size == LatencyHistogram().counts.size  # fixed size, whatever the count
+
+
+def test_duration_is_honoured_even_when_every_frame_is_stale():
+    pipeline = LivePipeline(
+        source(50, None),
+        [SleepStage("slow", 250), SleepStage("b", 0)],
+        RecordingSink(),
+        LiveSettings(max_latency_ms=200),
+    )
+    start = time.monotonic()
+    stats = pipeline.run(duration_s=1.0)
+    assert time.monotonic() - start < 2.5 and stats.frames_out == 0 and stats.dropped_stale
+    assert pipeline.alive_threads == []

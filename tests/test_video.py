@@ -189,8 +189,18 @@ def test_killed_job_resumes_and_matches_an_uninterrupted_run(clips, tmp_path):
     assert not list(tmp_path.glob(".resumed*"))
 
 
+def test_audio_longer_than_video_is_not_truncation(tmp_path, biden):
+    image, box = biden
+    frames = list(render_frames(image, box, SIZE, FPS, 1.0, face_px=96))
+    clip = write_clip(frames, tmp_path / "long_audio.mkv", FPS, SIZE, audio_hz=440, seconds=1.4)
+    report = swap(clip, tmp_path / "out.mp4")
+    assert report["frames"] == 30
+
+
 def test_video_errors_are_one_line(clips, tmp_path):
     cases = [
+        (["-t", clips["audio"], "-o", tmp_path / "a.mp4", "--segment-frames", "0"], "--segment-frames must be"),
+        (["-t", clips["audio"], "-o", tmp_path / "b.mp4", "--preset", "fastest"], "--preset must be one of"),
         (["-t", clips["audio"], "-o", tmp_path / "x.gif"], "unsupported output format"),
         (["-t", clips["audio"], "-o", clips["audio"]], "would overwrite an input"),
         (["-t", clips["two"], "-o", tmp_path / "y.mp4", "--faces", "reference"], "needs --reference"),

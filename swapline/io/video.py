@@ -71,11 +71,11 @@ def probe(path: Path | str) -> VideoInfo:
         width, height = stream.codec_context.width, stream.codec_context.height
         if rotation in (90, 270):
             width, height = height, width
+        # the video stream's own duration only: a container's (Matroska has no other) counts
+        # audio that may outlast the video
         duration = 0.0
         if stream.duration is not None and stream.time_base is not None:
             duration = float(stream.duration * stream.time_base)
-        elif container.duration:
-            duration = container.duration / 1_000_000
         return VideoInfo(
             path=path,
             width=width,
@@ -124,10 +124,11 @@ def decode_frames(info: VideoInfo):
             raise SwaplineError(
                 f"{info.path}: decoding failed after {last_time:.2f} s, frame {index} ({exc.strerror or exc})"
             ) from exc
-        # Containers round their declared length (and some count audio in it): allow a few frames.
+        # The stream's duration is the check; a declared frame count only when there is no
+        # duration (edit lists can skip declared frames). Allow for rounding: a few frames.
         period = 1.0 / info.fps if info.fps else 0.04
-        short_count = info.frames and index < info.frames - 2
         short_time = info.duration_s and last_time + 3.5 * period < info.duration_s
+        short_count = not info.duration_s and info.frames and index < info.frames - 2
         if index == 0 or short_count or short_time:
             raise SwaplineError(
                 f"{info.path}: truncated: the last good frame is at {last_time:.2f} s"
@@ -174,8 +175,11 @@ class SegmentWriter:
     def write(self, image: np.ndarray, pts: int) -> None:
         frame = self._av.VideoFrame.from_ndarray(pad_to_even(image), format="bgr24")
         frame.pts, frame.time_base = pts, self._time_base
-        for packet in self._stream.encode(frame):
-            self._container.mux(packet)
+        try:
+            for packet in self._stream.encode(frame):
+                self._container.mux(packet)
+        except self._av.error.FFmpegError as exc:
+            raise SwaplineError(f"{self.path}: the H.264 encoder refused the settings ({exc})") from exc
         self.frames += 1
 
     def close(self) -> None:

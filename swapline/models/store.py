@@ -113,9 +113,12 @@ class ModelStore:
                     self._download(url, partial, model)
                     self._check_complete(partial, model, name)
                     os.replace(partial, target)
-                    if not model.sha256:
-                        self._pin_path(name).write_text(sha256_of(target) + "\n")
+                    if not self._pin_path(name).exists() and not model.sha256:
+                        self._pin_path(name).write_text(sha256_of(target) + "\n")  # trust on first use
                     return target
+                except _WrongSource as exc:  # 403, 404...: another try will not help
+                    last_error = str(exc)
+                    break
                 except _Retryable as exc:
                     last_error = str(exc)
                     if attempt < self.retries:
@@ -144,7 +147,7 @@ class ModelStore:
             if response.status_code >= 500 or response.status_code == 429:
                 raise _Retryable(f"HTTP {response.status_code} from {url}")
             if response.status_code >= 400:
-                raise _Retryable(f"HTTP {response.status_code} from {url}")
+                raise _WrongSource(f"HTTP {response.status_code} from {url}")
             resuming = response.status_code == 206 and have > 0
             mode = "ab" if resuming else "wb"
             done = have if resuming else 0
@@ -174,7 +177,8 @@ class ModelStore:
         size = partial.stat().st_size
         if model.size is not None and size != model.size:
             raise _WrongFile(f"{self.path(name)}: download of {name} has {size} bytes, expected {model.size}; removed")
-        if model.sha256 and sha256_of(partial) != model.sha256.lower():
+        expected = self.expected_hash(name)  # pinned in the registry, or recorded at first download
+        if expected and sha256_of(partial) != expected:
             raise _WrongFile(f"{self.path(name)}: download of {name} failed its SHA-256 check; removed")
 
     # -- checking what is there ----------------------------------------------------------------
@@ -203,6 +207,10 @@ class ModelStore:
 
 
 class _Retryable(Exception):
+    pass
+
+
+class _WrongSource(_Retryable):
     pass
 
 

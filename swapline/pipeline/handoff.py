@@ -68,11 +68,15 @@ class StageQueue:
             except queue.Full:
                 continue
 
-    def get(self, stop: threading.Event) -> Any:
+    def get(self, stop: threading.Event, timeout: float | None = None) -> Any:
+        """The next item; raises Stopped when stopping, queue.Empty after `timeout` seconds."""
+        waited = 0.0
         while True:
             if stop.is_set():
                 raise Stopped
             try:
                 return self._queue.get(timeout=_POLL_S)
             except queue.Empty:
-                continue
+                waited += _POLL_S
+                if timeout is not None and waited >= timeout:
+                    raise

@@ -8,6 +8,7 @@ frames reach the sink in capture order.
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
 from dataclasses import dataclass, field
@@ -172,8 +173,11 @@ class LivePipeline:
                 if deadline is not None and time.monotonic() >= deadline:
                     stats.stop_reason = "duration reached"
                     break
+                stats.overwritten = self._slot.overwritten  # live, for overlays
                 try:
-                    item = self._queues[-1].get(self._stop)
+                    item = self._queues[-1].get(self._stop, timeout=0.1)
+                except queue.Empty:
+                    continue  # nothing arrived (everything stale?): look at the deadline again
                 except Stopped:
                     break
                 if isinstance(item, EndOfStream):

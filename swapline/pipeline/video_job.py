@@ -44,6 +44,18 @@ from swapline.swap import MeshSwapSettings
 from swapline.trust import LabelSettings, LabelStamp
 
 FACE_MODES = ("all", "largest", "reference")
+X264_PRESETS = (
+    "ultrafast",
+    "superfast",
+    "veryfast",
+    "faster",
+    "fast",
+    "medium",
+    "slow",
+    "slower",
+    "veryslow",
+    "placebo",
+)
 
 
 @dataclass(frozen=True)
@@ -173,6 +185,12 @@ class VideoSwapJob:
         reference: Path | None = None,
     ):
         self.settings = settings or VideoSettings()
+        if self.settings.segment_frames < 1:
+            raise SwaplineError(f"--segment-frames must be at least 1, not {self.settings.segment_frames}")
+        if self.settings.preset not in X264_PRESETS:
+            raise SwaplineError(f"--preset must be one of {', '.join(X264_PRESETS)}, not {self.settings.preset!r}")
+        if not 0 <= self.settings.crf <= 51:
+            raise SwaplineError(f"--crf must be between 0 and 51, not {self.settings.crf}")
         if self.settings.faces not in FACE_MODES:
             raise SwaplineError(f"--faces must be one of {', '.join(FACE_MODES)}")
         if self.settings.faces == "reference" and reference is None:
@@ -254,7 +272,12 @@ class VideoSwapJob:
             except BaseException as exc:  # handed to the main thread
                 errors.append(exc)
             finally:
-                frames_q.put(None)
+                while not stop.is_set():  # the end marker, unless the run already gave up
+                    try:
+                        frames_q.put(None, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
 
         totals = {"track": 0.0, "compose": 0.0, "encode": 0.0}
         counted = {"frames": 0, "with_faces": 0, "swapped": 0, "processed": 0}
@@ -339,6 +362,7 @@ class VideoSwapJob:
             raise
         finally:
             stop.set()
+            reader.join(timeout=5.0)  # it sees `stop` within 0.1 s
             pool.shutdown(wait=True, cancel_futures=True)
             if writer is not None:  # an unfinished segment is never kept
                 with contextlib.suppress(Exception):

@@ -165,10 +165,13 @@ class MeshSwapper:
         """Warp the texture onto the crop. The maps are computed on the (half-size) id grid and
         scaled up: they are piecewise linear, so bilinear upsampling is exact inside triangles."""
         matrices, usable = triangle_affines(local, source_points, self.mesh.triangles)
+        sx, sy = ids.shape[1] / shape[1], ids.shape[0] / shape[0]  # grid / crop, per axis
         if scale != 1.0:  # maps from grid pixels: fold the grid scale into the affines
             matrices = matrices.copy()
-            matrices[:, :2, :] /= scale
-            matrices[:, 2, :] += (0.5 / scale - 0.5) * (matrices[:, 0, :] + matrices[:, 1, :]) * scale
+            column, row = matrices[:, 0, :].copy(), matrices[:, 1, :].copy()
+            matrices[:, 0, :] = column / sx
+            matrices[:, 1, :] = row / sy
+            matrices[:, 2, :] += (0.5 / sx - 0.5) * column + (0.5 / sy - 0.5) * row
         map_x, map_y = maps_from_ids(ids, matrices, usable)
         if scale != 1.0:
             size = (shape[1], shape[0])
@@ -198,7 +201,9 @@ class MeshSwapper:
         local = (points - [x0, y0]).astype(np.float32)
         scale = 0.5 if min(shape) >= 96 else 1.0
         grid = (max(2, round(shape[0] * scale)), max(2, round(shape[1] * scale)))
-        ids = rasterize_triangles(local * scale, face.landmarks[:, 2], mesh.triangles, grid)
+        grid_scale = np.array([grid[1] / shape[1], grid[0] / shape[0]], np.float32)
+        on_grid = (local + 0.5) * grid_scale - 0.5  # pixel centres, as cv2.resize maps them
+        ids = rasterize_triangles(on_grid, face.landmarks[:, 2], mesh.triangles, grid)
         swapped, valid = self._warp(
             ids, scale, local, source.points, source.triangle_weight[ids], source.texture, shape
         )

@@ -51,12 +51,12 @@ def rasterize_triangles(
         fill(ids, fixed[t], t, cv2.LINE_8, _SHIFT)
     # Rounding leaves hairline gaps between some neighbours: give each gap pixel the id of a
     # neighbour (a 3x3 max) when the pixel is surrounded by mesh on both sides.
-    holes = ids < 0
-    as_float = ids.astype(np.float32)
-    grown = cv2.dilate(as_float, np.ones((3, 3), np.uint8))
-    shrunk = cv2.erode(np.where(holes, np.float32(1e9), as_float), np.ones((3, 3), np.uint8))
-    gap = holes & (shrunk >= 0) & (shrunk < 1e9)
-    ids[gap] = grown[gap].astype(np.int32)
+    inside = (ids >= 0).astype(np.uint8)
+    closed = cv2.morphologyEx(inside, cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8))
+    gap = (closed > 0) & (inside == 0)  # empty pixels with mesh on both sides
+    if gap.any():
+        grown = cv2.dilate(ids.astype(np.float32), np.ones((3, 3), np.uint8))
+        ids[gap] = grown[gap].astype(np.int32)
     return ids
 
 

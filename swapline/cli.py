@@ -278,12 +278,15 @@ def cmd_bench_latency(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_video(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
     from swapline.bench.report import machine_info, print_table, write_json
     from swapline.bench.video import run_video_bench
     from swapline.pipeline.video_job import VideoSettings
 
     settings = VideoSettings(preset=args.preset, crf=args.crf, models=_model_choices(args))
-    result = run_video_bench(args.source, args.input, settings, args.still)
+    with Console(stderr=True).status("measuring: decode+encode floor, swap job, still-head jitter"):
+        result = run_video_bench(args.source, args.input, settings, args.still)
     inp = result["input"]
     rows = [
         ["swap (whole job)", result["swap"]["seconds"], result["swap"]["fps"]],
@@ -300,11 +303,14 @@ def cmd_bench_video(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_neural(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
     from swapline.bench.neural import run_neural_bench
     from swapline.bench.report import machine_info, print_table, write_json
 
     providers = tuple(args.providers.split(",")) if args.providers else None
-    result = run_neural_bench(args.source, args.target, args.frames, providers)
+    with Console(stderr=True).status(f"running {args.frames} frames through the stand-in generator"):
+        result = run_neural_bench(args.source, args.target, args.frames, providers)
     rows = [[stage, s["median_ms"], s["max_ms"]] for stage, s in result["stages_ms"].items()]
     title = f"neural path, stand-in generator ({result['generator_gflops']} GFLOPs) on {result['provider']}"
     print_table(title, ["stage", "median ms", "max ms"], rows)
@@ -314,9 +320,13 @@ def cmd_bench_neural(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_sheet(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
     from swapline.bench.sheet import make_sheet
 
-    print(f"wrote {make_sheet(args.faces, args.out)}")
+    with Console(stderr=True).status("swapping the sheet's pairs"):
+        path = make_sheet(args.faces, args.out)
+    print(f"wrote {path}")
     return 0
 
 

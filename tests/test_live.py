@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+import time
 
 import av
 import numpy as np
@@ -93,3 +94,35 @@ def test_virtual_camera_without_a_device_is_a_clear_error():
 
     with pytest.raises(SwaplineError, match="virtual camera"):
         VirtualCameraSink(640, 480, 30)
+
+
+@pytest.fixture
+def virtual_display(monkeypatch):
+    import shutil
+    import time as _time
+
+    if shutil.which("Xvfb") is None:
+        pytest.skip("Xvfb is not installed (apt install xvfb) - the window sink needs a display")
+    server = subprocess.Popen(["Xvfb", ":97", "-screen", "0", "800x600x24"], stderr=subprocess.DEVNULL)
+    _time.sleep(1.0)
+    monkeypatch.setenv("DISPLAY", ":97")
+    yield
+    server.terminate()
+    server.wait()
+
+
+def test_window_sink_shows_frames_and_q_quits(virtual_display):
+    from swapline.io.sinks import WindowSink
+    from swapline.pipeline.frames import Frame
+    from swapline.pipeline.live import LiveStats
+
+    sink = WindowSink()
+    stats = LiveStats(started_at=time.monotonic())
+    frame = Frame(seq=0, captured_at=time.monotonic(), image=np.full((240, 320, 3), 100, np.uint8))
+    assert sink.write(frame, stats)
+    assert frame.image.mean() == 100  # the overlay is drawn on a copy, never on the frame
+    sink._root.focus_force()
+    sink._root.event_generate("<KeyPress-q>", when="tail")
+    sink._root.update()
+    assert not sink.write(frame, stats)  # q asks the run to stop
+    sink.close()

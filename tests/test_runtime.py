@@ -28,3 +28,9 @@ def test_bad_model_files_are_refused(tmp_path):
     broken.write_bytes(builtin_model_path("face_landmark").read_bytes()[:5000])
     with pytest.raises(SwaplineError, match="not a loadable ONNX model"):
         factory.load(broken)
+
+
+def test_default_and_explicit_default_settings_share_one_factory():
+    from swapline.runtime import shared_sessions
+
+    assert shared_sessions() is shared_sessions(RuntimeSettings())

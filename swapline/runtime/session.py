@@ -111,7 +111,11 @@ class SessionFactory:
             return session
 
 
-@functools.lru_cache(maxsize=8)
 def shared_sessions(settings: RuntimeSettings | None = None) -> SessionFactory:
     """One factory per distinct settings in this process, so every stage shares loaded models."""
+    return _shared(settings or RuntimeSettings())
+
+
+@functools.lru_cache(maxsize=8)
+def _shared(settings: RuntimeSettings) -> SessionFactory:
     return SessionFactory(settings)

@@ -71,17 +71,3 @@ def maps_from_ids(ids: np.ndarray, matrices: np.ndarray, usable: np.ndarray) -> 
     map_x = xs * per_pixel[..., 0] + ys * per_pixel[..., 2] + per_pixel[..., 4]
     map_y = xs * per_pixel[..., 1] + ys * per_pixel[..., 3] + per_pixel[..., 5]
     return map_x, map_y
-
-
-def build_maps(
-    target_xy: np.ndarray,
-    target_z: np.ndarray,
-    source_xy: np.ndarray,
-    triangles: np.ndarray,
-    shape: tuple[int, int],
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """remap() maps (float32) from crop pixels to source texture, and the triangle-id image."""
-    ids = rasterize_triangles(target_xy, target_z, triangles, shape)
-    matrices, usable = triangle_affines(target_xy, source_xy, triangles)
-    map_x, map_y = maps_from_ids(ids, matrices, usable)
-    return map_x, map_y, ids

@@ -44,23 +44,30 @@ def _anchor_centers(height: int, width: int, stride: int, per_cell: int) -> np.n
     return np.repeat(centers, per_cell, axis=0)
 
 
-class ScrfdDetector:
-    """SCRFD: per stride (8, 16, 32), 2 anchors per cell, distances to the box sides and keypoints."""
+class _LetterboxDetector:
+    """Shared set-up: the registry model (or a local file of its kind) and the thresholds."""
 
-    strides = (8, 16, 32)
+    registry_name = ""
 
     def __init__(
         self,
-        model: str | Path = "scrfd_2.5g",
+        model: str | Path | None = None,
         store: ModelStore | None = None,
         sessions: SessionFactory | None = None,
         score_threshold: float = 0.5,
         nms_iou: float = 0.4,
         max_faces: int = 16,
     ):
-        self.model = OnnxModel(model, "scrfd_2.5g", store, sessions)
+        self.model = OnnxModel(model or self.registry_name, self.registry_name, store, sessions)
         self.size = self.model.spec.crop_size
         self.score_threshold, self.nms_iou, self.max_faces = score_threshold, nms_iou, max_faces
+
+
+class ScrfdDetector(_LetterboxDetector):
+    """SCRFD: per stride (8, 16, 32), 2 anchors per cell, distances to the box sides and keypoints."""
+
+    registry_name = "scrfd_2.5g"
+    strides = (8, 16, 32)
 
     def detect(self, image: np.ndarray) -> list[Face]:
         canvas, scale = letterbox(image, self.size)
@@ -89,21 +96,10 @@ class ScrfdDetector:
         )
 
 
-class YoloFaceDetector:
+class YoloFaceDetector(_LetterboxDetector):
     """YOLOv8-face: 8400 candidates of (cx, cy, w, h, score, 5 x (x, y, visibility)) in input pixels."""
 
-    def __init__(
-        self,
-        model: str | Path = "yoloface_8n",
-        store: ModelStore | None = None,
-        sessions: SessionFactory | None = None,
-        score_threshold: float = 0.5,
-        nms_iou: float = 0.4,
-        max_faces: int = 16,
-    ):
-        self.model = OnnxModel(model, "yoloface_8n", store, sessions)
-        self.size = self.model.spec.crop_size
-        self.score_threshold, self.nms_iou, self.max_faces = score_threshold, nms_iou, max_faces
+    registry_name = "yoloface_8n"
 
     def detect(self, image: np.ndarray) -> list[Face]:
         canvas, scale = letterbox(image, self.size)

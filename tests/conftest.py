@@ -48,3 +48,42 @@ def photos(analyser):
         assert faces, name
         result[name] = (image, faces[0])
     return result
+
+
+class LockstepSource:
+    """A camera stand-in that hands out the next frame only once the sink has taken the last one.
+
+    Deterministic pacing for pipeline tests: however busy the machine, no frame is overwritten,
+    so counts can be asserted exactly. Pair it with LockstepSink (and a large max latency).
+    """
+
+    def __init__(self, images):
+        import threading
+
+        self._images = iter(images)
+        self.turn = threading.Semaphore(1)
+
+    def read(self):
+        import time
+
+        self.turn.acquire()
+        image = next(self._images, None)
+        return None if image is None else (image, time.monotonic())
+
+    def close(self) -> None:
+        pass
+
+
+class LockstepSink:
+    """Wraps a sink; each frame written lets the LockstepSource deliver the next."""
+
+    def __init__(self, inner, source: LockstepSource):
+        self.inner, self.source = inner, source
+
+    def write(self, frame, stats) -> bool:
+        keep_going = self.inner.write(frame, stats)
+        self.source.turn.release()
+        return keep_going
+
+    def close(self) -> None:
+        self.inner.close()

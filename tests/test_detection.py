@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from swapline.faces import BlazeFaceDetector, DetectorSettings
+from swapline.faces import BlazeFaceDetector
 from swapline.faces.detector import anchor_centers, weighted_nms
 from tests.conftest import load
 
@@ -22,7 +22,7 @@ def test_anchor_layouts_match_the_models():
 
 
 def test_full_range_finds_both_faces_in_the_group_photo():
-    faces = BlazeFaceDetector(DetectorSettings(range="full")).detect(load("obama_and_biden.jpg"))
+    faces = BlazeFaceDetector("full").detect(load("obama_and_biden.jpg"))
     found = centers(faces)
     for expected in (BIDEN_CENTER, OBAMA_CENTER):
         assert np.min(np.linalg.norm(found - expected, axis=1)) < 30, (expected, found)
@@ -30,7 +30,7 @@ def test_full_range_finds_both_faces_in_the_group_photo():
 
 def test_full_range_finds_the_small_face_in_the_full_body_shot():
     image = load("obama3.jpg")
-    faces = BlazeFaceDetector(DetectorSettings(range="full")).detect(image)
+    faces = BlazeFaceDetector("full").detect(image)
     assert len(faces) == 1
     face = faces[0]
     assert face.width < image.shape[1] * 0.25  # a small face in a big frame
@@ -42,13 +42,13 @@ def test_full_range_finds_the_small_face_in_the_full_body_shot():
 @pytest.mark.parametrize("detector_range", ["short", "full"])
 @pytest.mark.parametrize("name", ["obama.jpg", "biden.jpg", "biden2.jpg", "astronaut.png", "obama2.jpg"])
 def test_one_face_per_portrait(detector_range, name):
-    faces = BlazeFaceDetector(DetectorSettings(range=detector_range)).detect(load(name))
+    faces = BlazeFaceDetector(detector_range).detect(load(name))
     assert len(faces) == 1
     assert faces[0].score > 0.7
 
 
 def test_letterbox_is_undone_exactly():
-    detector = BlazeFaceDetector(DetectorSettings(range="full"))
+    detector = BlazeFaceDetector("full")
     image = load("obama.jpg")
     shifted = np.zeros((image.shape[0], image.shape[1] + 200, 3), np.uint8)
     shifted[:, 200:] = image

@@ -36,7 +36,7 @@ def test_presence_rejects_a_detector_false_positive():
     landmarker = FaceMeshLandmarker()
     image = load("biden.jpg")
     # the tiled detector also fires on Biden's wristwatch; FaceMesh's presence score says no
-    faces = BlazeFaceDetector(DetectorSettings(tiles=True)).detect(image)
+    faces = BlazeFaceDetector(settings=DetectorSettings(tiles=True)).detect(image)
     scores = sorted(landmarker.refine(image, f).presence for f in faces)
     assert scores[-1] > 0.9
     assert all(s < 0.5 for s in scores[:-1])
@@ -44,13 +44,20 @@ def test_presence_rejects_a_detector_false_positive():
 
 def test_tracker_detects_only_when_tracking_is_lost():
     image = load("obama.jpg")
-    tracker = FaceTracker(BlazeFaceDetector(DetectorSettings(range="short")), FaceMeshLandmarker())
+    tracker = FaceTracker(BlazeFaceDetector("short"), FaceMeshLandmarker())
     for step in range(10):  # the face drifts right 4 px a frame
         frame = np.roll(image, 4 * step, axis=1)
         faces = tracker.update(frame)
         assert len(faces) == 1
     assert tracker.detections_run == 1
+    track_id = faces[0].track_id
     blank = np.full_like(image, 90)
-    assert tracker.update(blank) == []
-    assert tracker.update(image)  # found again by a fresh detection
-    assert tracker.detections_run == 3
+    assert tracker.update(blank) == []  # missed: the detector looked (and found nothing)...
+    assert tracker.detections_run == 2 and len(tracker.tracks) == 1  # ...but the track is kept a while
+    again = tracker.update(image)  # back where it was: the same track, no detection needed
+    assert [f.track_id for f in again] == [track_id] and tracker.detections_run == 2
+    for _ in range(tracker.settings.max_misses + 1):
+        assert tracker.update(blank) == []
+    assert tracker.tracks == []  # missed too long: dropped
+    again = tracker.update(image)  # found again by a fresh detection, as a new track
+    assert again and again[0].track_id != track_id

@@ -1,26 +1,50 @@
 """Model downloads against a local HTTP server on 127.0.0.1: resume, retries, checksums, offline."""
 
 import hashlib
+import tempfile
 import threading
+import time
 from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 from swapline.errors import SwaplineError
 from swapline.models.registry import spec
 from swapline.models.store import ModelStore
+from tests import synthetic_models as synth
 
-PAYLOAD = bytes(range(256)) * 4096  # 1 MiB
+
+def model_bytes(seed: int) -> bytes:
+    """A tiny ONNX file with the w600k_mbf signature; other seeds give other bytes of the same size."""
+    with tempfile.TemporaryDirectory() as folder:
+        weights = np.random.default_rng(seed).normal(size=(3, 512)).astype(np.float32)
+        return synth.arcface(Path(folder) / "m.onnx", weights).read_bytes()
+
+
+PAYLOAD = model_bytes(0)
 
 
 class Server:
-    """Serves PAYLOAD at /model.onnx; `plan` scripts how the next requests are answered."""
+    """Serves `body` at /model.onnx with a strong ETag, honouring Range and If-Range like a CDN.
+
+    `plan` scripts how the next requests are answered, then `default`: ok; cut (half of what was
+    promised, then the connection drops); wrong (other bytes of the same size); 500 or 404; page (a
+    login wall of type `page_type`); slow (the body in 16 pieces, `pause_s` apart); trickle (one byte
+    every `pause_s`).
+    """
 
     def __init__(self):
         self.plan: list[str] = []
         self.default = "ok"
         self.requests: list[dict] = []
+        self.body = PAYLOAD
+        self.etag = True  # send an ETag
+        self.honour_if_range = True  # False: a server that answers 206 whatever If-Range says
+        self.page_type = "text/html; charset=utf-8"
+        self.pause_s = 0.01
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -29,28 +53,54 @@ class Server:
 
             def do_GET(self):
                 action = owner.plan.pop(0) if owner.plan else owner.default
-                start = 0
+                body = owner.body if action != "wrong" else b"x" * len(owner.body)
+                tag = f'"{hashlib.sha256(body).hexdigest()[:16]}"'
+                asked = 0
                 if "Range" in self.headers:
-                    start = int(self.headers["Range"].split("=")[1].split("-")[0])
-                owner.requests.append({"range_start": start, "action": action})
+                    asked = int(self.headers["Range"].split("=")[1].split("-")[0])
+                if_range = self.headers.get("If-Range")
+                owner.requests.append({"range_start": asked, "if_range": if_range, "action": action})
                 if action in ("500", "404"):
                     self.send_response(int(action))
                     self.end_headers()
                     return
-                body = PAYLOAD if action != "wrong" else b"x" * len(PAYLOAD)
-                self.send_response(206 if start else 200)
-                self.send_header("Content-Length", str(len(body) - start))
-                self.end_headers()
-                if action == "cut":  # half of what was promised, then the connection drops
-                    self.wfile.write(body[start : start + (len(body) - start) // 2])
-                    self.wfile.flush()
-                    self.connection.close()
+                if action == "page":
+                    page = b"<html><body>Please sign in to download this file.</body></html>"
+                    self.send_response(200)
+                    self.send_header("Content-Type", owner.page_type)
+                    self.send_header("Content-Length", str(len(page)))
+                    self.end_headers()
+                    self.wfile.write(page)
                     return
-                self.wfile.write(body[start:])
+                start = asked if if_range in (None, tag) or not owner.honour_if_range else 0
+                self.send_response(206 if start else 200)
+                self.send_header("Content-Type", "application/octet-stream")
+                self.send_header("Content-Length", str(len(body) - start))
+                if start:
+                    self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
+                if owner.etag:
+                    self.send_header("ETag", tag)
+                self.end_headers()
+                rest = body[start:]
+                try:
+                    if action == "cut":
+                        self.wfile.write(rest[: len(rest) // 2])
+                        self.wfile.flush()
+                        self.connection.close()
+                    elif action in ("slow", "trickle"):
+                        step = 1 if action == "trickle" else -(-len(rest) // 16)
+                        for at in range(0, len(rest), step):
+                            self.wfile.write(rest[at : at + step])
+                            self.wfile.flush()
+                            time.sleep(owner.pause_s)
+                    else:
+                        self.wfile.write(rest)
+                except OSError:  # the client gave up (deadline): nothing more to send
+                    pass
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/model.onnx"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self.thread.start()
 
     def close(self):
@@ -68,9 +118,7 @@ def server():
 def make_store(tmp_path, server, **spec_changes):
     model = replace(spec("w600k_mbf"), name="tiny", urls=(server.url,), filename="tiny.onnx", **spec_changes)
     lines = []
-    store = ModelStore(
-        home=tmp_path, retries=3, backoff_s=0.01, progress=False, say=lines.append, models={"tiny": model}
-    )
+    store = ModelStore(home=tmp_path, retries=3, backoff_s=0.01, on_notice=lines.append, models={"tiny": model})
     return store, lines
 
 
@@ -78,7 +126,7 @@ def test_download_is_verified_and_placed_atomically(tmp_path, server):
     store, lines = make_store(tmp_path, server, sha256=hashlib.sha256(PAYLOAD).hexdigest(), size=len(PAYLOAD))
     path = store.fetch("tiny")
     assert path.read_bytes() == PAYLOAD and path == tmp_path / "models" / "tiny.onnx"
-    assert not list(path.parent.glob("*.partial"))
+    assert not list(path.parent.glob("*.partial*"))
     assert "licence" in lines[0]  # the licence is shown before the download
 
 
@@ -112,7 +160,7 @@ def test_checksum_mismatch_removes_the_file(tmp_path, server):
     server.plan = ["wrong"]
     with pytest.raises(SwaplineError, match="failed its SHA-256 check; removed"):
         store.fetch("tiny")
-    assert not list((tmp_path / "models").iterdir())
+    assert [p.name for p in (tmp_path / "models").iterdir()] == ["tiny.onnx.lock"]  # only the (empty) lock
 
 
 def test_offline_and_no_network_name_the_file_to_place(tmp_path, server):

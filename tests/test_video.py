@@ -199,11 +199,11 @@ def test_audio_longer_than_video_is_not_truncation(tmp_path, biden):
 
 def test_video_errors_are_one_line(clips, tmp_path):
     cases = [
-        (["-t", clips["audio"], "-o", tmp_path / "a.mp4", "--segment-frames", "0"], "--segment-frames must be"),
-        (["-t", clips["audio"], "-o", tmp_path / "b.mp4", "--preset", "fastest"], "--preset must be one of"),
+        (["-t", clips["audio"], "-o", tmp_path / "a.mp4", "--segment-frames", "0"], "segment frames must be"),
+        (["-t", clips["audio"], "-o", tmp_path / "b.mp4", "--preset", "fastest"], "preset must be one of"),
         (["-t", clips["audio"], "-o", tmp_path / "x.gif"], "unsupported output format"),
         (["-t", clips["audio"], "-o", clips["audio"]], "would overwrite an input"),
-        (["-t", clips["two"], "-o", tmp_path / "y.mp4", "--faces", "reference"], "needs --reference"),
+        (["-t", clips["two"], "-o", tmp_path / "y.mp4", "--faces", "reference"], "needs a reference photo"),
         (["-t", DATA / "missing.mp4", "-o", tmp_path / "z.mp4"], "no such file"),
     ]
     for extra, message in cases:

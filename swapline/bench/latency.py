@@ -13,17 +13,16 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from rich.progress import Progress
-
+from swapline.bench.report import ProgressCallback, make_table, no_progress
 from swapline.io import read_image
 from swapline.io.sinks import NullSink
 from swapline.io.sources import VideoFileSource
-from swapline.pipeline.components import ModelChoices
 from swapline.pipeline.frames import Frame
 from swapline.pipeline.histogram import LatencyHistogram
 from swapline.pipeline.live import LivePipeline, LiveStats
-from swapline.pipeline.realtime import RealtimeSettings, build_stages, build_swappers, register_source_face
-from swapline.runtime import shared_sessions
+from swapline.pipeline.realtime import build_stages
+from swapline.session import SwapSession
+from swapline.settings import LiveOptions, ModelChoices, SwapSettings
 
 
 class WindowedLatency:
@@ -112,30 +111,31 @@ def run_latency(
     stall_every: int = 30,
     layouts: tuple[str, ...] = ("split", "single", "serial"),
     window_s: float = 10.0,
-    models: ModelChoices | None = None,
-    show_progress: bool = True,
+    settings: SwapSettings | None = None,
+    on_progress: ProgressCallback = no_progress,
 ) -> dict:
-    base = RealtimeSettings(stall_ms=stall_ms, stall_every=stall_every, models=models or ModelChoices(detector="short"))
-    sessions = shared_sessions(base.runtime)
-    swappers = build_swappers(base, sessions)
-    registered = register_source_face(read_image(source).pixels, str(source), swappers[0], sessions)
+    settings = settings or SwapSettings(models=ModelChoices(detector="short"))
+    session = SwapSession(settings)
+    registered = session.register_source(read_image(source).pixels, str(source))
+    probe_frames = VideoFileSource(video, fps=fps)
+    session.warm_up(probe_frames.width, probe_frames.height)
+    probe_frames.close()
+    base = LiveOptions(stall_ms=stall_ms, stall_every=stall_every)
     results = {}
-    with Progress(disable=not show_progress, transient=True) as progress:
-        for layout in layouts:
-            task = progress.add_task(f"{layout}: {seconds:.0f} s at {fps:g} fps", total=None)
-            settings = replace(base, split_stages=(layout == "split"))
-            stages = build_stages(registered, settings, sessions, swappers)
-            frames = VideoFileSource(video, fps=fps, loop=True)
-            windows = WindowedLatency(window_s)
-            if layout == "serial":
-                stats = _serial(frames, stages, seconds, windows)
-            else:
-                sink = WindowedNullSink(windows)
-                stats = LivePipeline(frames, stages, sink, settings.live).run(duration_s=seconds)
-            summary = stats.summary()
-            results[layout] = {key: summary[key] for key in RUN_KEYS}
-            results[layout]["p99_ms_by_window"] = windows.p99s()
-            progress.update(task, completed=1, total=1)
+    for done, layout in enumerate(layouts):
+        on_progress(done, len(layouts))
+        options = replace(base, split_stages=(layout == "split"))
+        stages = build_stages(session, registered, options)
+        frames = VideoFileSource(video, fps=fps, loop=True)
+        windows = WindowedLatency(window_s)
+        if layout == "serial":
+            stats = _serial(frames, stages, seconds, windows)
+        else:
+            stats = LivePipeline(frames, stages, WindowedNullSink(windows), options).run(duration_s=seconds)
+        summary = stats.summary()
+        results[layout] = {key: summary[key] for key in RUN_KEYS}
+        results[layout]["p99_ms_by_window"] = windows.p99s()
+    on_progress(len(layouts), len(layouts))
     report = {
         "input": {
             "video": Path(video).name,
@@ -153,3 +153,32 @@ def run_latency(
             key: round(serial[key] / split[key], 2) if split[key] else None for key in ("p50_ms", "p95_ms", "p99_ms")
         }
     return report
+
+
+def latency_tables(report: dict) -> list:
+    inp = report["input"]
+    rows = []
+    for layout, run in report["runs"].items():
+        lat = run["latency_ms"]
+        rows.append(
+            [layout, lat["p50_ms"], lat["p95_ms"], lat["p99_ms"], lat["max_ms"]]
+            + [run["frames_in"], run["frames_out"], run["dropped"], run["output_fps"]]
+        )
+    title = f"end-to-end latency, {inp['fps']:g} fps input, {inp['seconds']:g} s" + (
+        f", {inp['stall_ms']:g} ms stall every {inp['stall_every']} frames" if inp["stall_ms"] else ""
+    )
+    columns = ["layout", "p50 ms", "p95 ms", "p99 ms", "max ms", "in", "out", "dropped", "fps"]
+    stage_rows = [
+        [f"{layout}: {stage}", h["p50_ms"], h["p95_ms"]]
+        for layout, run in report["runs"].items()
+        for stage, h in run["stages_ms"].items()
+    ]
+    tables: list = [
+        make_table(title, columns, rows),
+        make_table("per stage", ["stage", "p50 ms", "p95 ms"], stage_rows),
+    ]
+    for layout, run in report["runs"].items():
+        tables.append(f"{layout}: p99 ms per {inp['window_s']:g} s window: {run['p99_ms_by_window']}")
+    if "serial_over_pipelined" in report:
+        tables.append(f"serial / pipelined latency: {report['serial_over_pipelined']}")
+    return tables

@@ -2,7 +2,9 @@
 
 Uses the stand-in generator (inswapper_128's signature and ~174 GFLOPs, random weights), so it
 runs anywhere without downloads; the timings are what a real inswapper_128 costs on the same
-execution provider, give or take the architecture's efficiency.
+execution provider, give or take the architecture's efficiency. The frames go through the same
+SwapSession as every mode (its face stream, compose and label), with the chosen providers
+reaching every model.
 """
 
 from __future__ import annotations
@@ -13,74 +15,80 @@ from pathlib import Path
 
 import numpy as np
 
+from swapline.bench.report import make_table
 from swapline.bench.speed import make_frame
 from swapline.bench.standin import generator_flops, write_standin_arcface, write_standin_generator
-from swapline.faces import BlazeFaceDetector, DetectorSettings, FaceAnalyser, FaceMeshLandmarker
-from swapline.faces.landmarks import roi_from_landmarks
 from swapline.io import read_image
-from swapline.models.store import ModelStore
-from swapline.pipeline.timing import StageTimer
-from swapline.runtime import RuntimeSettings, SessionFactory
-from swapline.swap.align import five_points, inner_mouth, paste_back, warp_face
+from swapline.runtime import RuntimeSettings
+from swapline.session import SwapSession
+from swapline.settings import ModelChoices, SwapSettings
 from swapline.swap.neural import ArcFaceEncoder, InswapperSwapper
-from swapline.trust import LabelStamp
+
+
+def _stats(samples: list[float]) -> dict:
+    return {"median_ms": round(float(np.median(samples)), 2), "max_ms": round(float(np.max(samples)), 2)}
 
 
 def run_neural_bench(source: Path, target: Path, frames: int = 5, providers: tuple[str, ...] | None = None) -> dict:
-    settings = (
-        RuntimeSettings(intra_op_threads=0)
-        if providers is None
-        else RuntimeSettings(providers=providers, intra_op_threads=0)
-    )
-    sessions = SessionFactory(settings)  # generator: all cores (it is the only heavy stage)
-    store = ModelStore(offline=True)
+    runtime = RuntimeSettings(intra_op_threads=0)  # the generator is the only heavy stage: all cores
+    if providers is not None:
+        runtime = RuntimeSettings(providers=providers, intra_op_threads=0)
     with tempfile.TemporaryDirectory() as tmp:
         generator_path = write_standin_generator(Path(tmp) / "standin_inswapper_128.onnx")
         arcface_path = write_standin_arcface(Path(tmp) / "standin_arcface.onnx")
-        encoder = ArcFaceEncoder(arcface_path, store, sessions)
-        swapper = InswapperSwapper(generator_path, encoder, store, sessions)
-        provider = swapper.model.session.get_providers()[0]
-        analyser = FaceAnalyser()
+        models = ModelChoices(detector="short", swapper=str(generator_path), encoder=str(arcface_path), offline=True)
+        start = time.perf_counter()
+        session = SwapSession(SwapSettings(models=models, runtime=runtime))
+        load_ms = (time.perf_counter() - start) * 1000.0
+        # the generator alone, on the session's own (cached) model sessions
+        generator = InswapperSwapper(
+            generator_path,
+            ArcFaceEncoder(arcface_path, session.store, session.sessions),
+            session.store,
+            session.sessions,
+        )
+        provider = generator.model.session.get_providers()[0]
+        start = time.perf_counter()
+        session.warm_up()
+        warm_ms = (time.perf_counter() - start) * 1000.0
         source_image = read_image(source).pixels
         start = time.perf_counter()
-        registered = swapper.register(source_image, analyser.faces(source_image)[0])
+        registered = session.register_source(source_image, str(source))
         register_ms = (time.perf_counter() - start) * 1000.0
         target_image = read_image(target).pixels
-        frame = make_frame(target_image, analyser.faces(target_image)[0].box)
-        detector = BlazeFaceDetector(DetectorSettings(range="short"))
-        landmarker = FaceMeshLandmarker()
-        label = LabelStamp()
+        frame = make_frame(target_image, session.find_faces(target_image)[0].box)
+        stream = session.stream()
         samples: dict[str, list[float]] = {}
-        swapper.generate(np.zeros((128, 128, 3), np.uint8), registered)  # warm-up
-        face = None
-        for _ in range(frames):
+        for index in range(frames):
             work = frame.copy()
-            timer = StageTimer()
+            timings: dict[str, float] = {}
             begin = time.perf_counter()
-            with timer.stage("detect"):
-                found = detector.detect(work)
-            with timer.stage("landmarks"):
-                roi = roi_from_landmarks(face.landmarks) if face is not None else None
-                face = landmarker.refine(work, found[0], roi)
-            with timer.stage("align"):
-                crop, matrix = warp_face(work, five_points(face), "arcface_128_v2", 128)
-            with timer.stage("generator"):
-                output = swapper.generate(crop, registered)
-            with timer.stage("paste back"):
-                paste_back(work, output, matrix, swapper.mask, inner_mouth(face))
-            with timer.stage("label"):
-                label.apply(work)
-            timer.ms["end to end"] = (time.perf_counter() - begin) * 1000.0
-            for stage, ms in timer.ms.items():
+            faces = stream.update(work, index / 30.0, timings)
+            session.compose(work, faces, registered, timings=timings)
+            timings["end to end"] = (time.perf_counter() - begin) * 1000.0
+            crop = np.ascontiguousarray(work[:128, :128])
+            start = time.perf_counter()
+            generator.generate(crop, registered)
+            timings["generator alone"] = (time.perf_counter() - start) * 1000.0
+            for stage, ms in timings.items():
                 samples.setdefault(stage, []).append(ms)
     return {
         "generator": "stand-in with inswapper_128's signature, random weights",
         "generator_gflops": round(generator_flops() / 1e9, 1),
         "provider": provider,
         "frames": frames,
+        "model_load_ms": round(load_ms, 2),
+        "warm_up_ms": round(warm_ms, 2),
         "source_registration_ms": round(register_ms, 2),
-        "stages_ms": {
-            k: {"median_ms": round(float(np.median(v)), 2), "max_ms": round(float(np.max(v)), 2)}
-            for k, v in samples.items()
-        },
+        "stages_ms": {k: _stats(v) for k, v in samples.items()},
     }
+
+
+def neural_tables(result: dict) -> list:
+    rows = [[stage, s["median_ms"], s["max_ms"]] for stage, s in result["stages_ms"].items()]
+    title = f"neural path, stand-in generator ({result['generator_gflops']} GFLOPs) on {result['provider']}"
+    once = (
+        f"once: models {result['model_load_ms']} ms, warm-up {result['warm_up_ms']} ms, "
+        f"source registration {result['source_registration_ms']} ms"
+    )
+    return [make_table(title, ["stage", "median ms", "max ms"], rows), once]

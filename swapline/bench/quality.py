@@ -17,21 +17,21 @@ With ablation, the same pairs run once per switchable step of the mesh swapper w
 from __future__ import annotations
 
 import re
-import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
 import numpy as np
-from rich.progress import Progress
 
+from swapline.bench.report import ProgressCallback, machine_info, make_table, no_progress
 from swapline.errors import SwaplineError
 from swapline.faces.encoder import DlibFaceEncoder, descriptor_distance
 from swapline.faces.face import Face
 from swapline.faces.topology import face_mesh, inter_ocular_distance
 from swapline.io import read_image
 from swapline.io.images import FORMATS
-from swapline.pipeline.engine import EngineSettings, SwapEngine
+from swapline.session import SwapSession
+from swapline.settings import SwapSettings
 from swapline.swap.mesh_swapper import ABLATION_STEPS
 
 
@@ -126,14 +126,14 @@ def sharpness_ratio(output: np.ndarray, target: np.ndarray, face: Face) -> float
     return detail(output) / max(detail(target), 1e-6)
 
 
-def load_photos(folder: Path, engine: SwapEngine, encoder: DlibFaceEncoder, report: QualityReport) -> list[Photo]:
+def load_photos(folder: Path, session: SwapSession, encoder: DlibFaceEncoder, report: QualityReport) -> list[Photo]:
     paths = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in FORMATS)
     if not paths:
         raise SwaplineError(f"{folder}: no jpg, png or webp photos")
     photos = []
     for path in paths:
         pixels = read_image(path).pixels
-        faces = engine.analyser.faces(pixels)
+        faces = session.find_faces(pixels)
         if len(faces) != 1:
             report.skipped[path.name] = f"{len(faces)} faces (needs exactly one)"
             continue
@@ -148,19 +148,22 @@ def _others(descriptor, photos: list[Photo], identity: str, exclude: Path) -> fl
     return float(np.mean(distances)) if distances else None
 
 
-def _measure_pairs(engine: SwapEngine, encoder, photos: list[Photo], report: QualityReport, progress, label: str):
+def _pairs(photos: list[Photo]) -> list[tuple[Photo, Photo]]:
     pairs = [(s, t) for s in photos for t in photos if s.identity != t.identity]
     if not pairs:
         raise SwaplineError("needs photos of at least two people (identity = file-name prefix)")
-    task = progress.add_task(label, total=len(pairs))
-    for source, target in pairs:
-        registered = engine.swapper.register(source.pixels, source.face)
+    return pairs
+
+
+def _measure_pairs(session: SwapSession, encoder, photos: list[Photo], report: QualityReport, step) -> None:
+    for source, target in _pairs(photos):
+        registered = session.register_source(source.pixels, source.path.name)
         output = target.pixels.copy()
-        start = time.perf_counter()
-        engine.swapper.swap(output, target.face, registered)
-        swap_ms = (time.perf_counter() - start) * 1000.0
-        progress.advance(task)
-        found = engine.analyser.faces(output)
+        timings: dict[str, float] = {}
+        session.compose(output, [target.face], registered, timings=timings)
+        swap_ms = timings["swap"]
+        step()
+        found = session.find_faces(output)
         if not found:
             report.skipped[f"{source.path.name}->{target.path.name}"] = "no face in the output"
             continue
@@ -193,23 +196,71 @@ def _measure_pairs(engine: SwapEngine, encoder, photos: list[Photo], report: Qua
 
 
 def run_quality(
-    folder: Path, settings: EngineSettings | None = None, show_progress: bool = True, ablation: bool = False
+    folder: Path,
+    settings: SwapSettings | None = None,
+    ablation: bool = False,
+    on_progress: ProgressCallback = no_progress,
 ) -> dict[str, QualityReport]:
     """{"all steps": report} and, with ablation, one report per step turned off."""
-    settings = settings or EngineSettings()
+    settings = settings or SwapSettings()
     encoder = DlibFaceEncoder()
-    base_engine = SwapEngine(settings)
+    base_session = SwapSession(settings)
     loading = QualityReport()
-    photos = load_photos(Path(folder), base_engine, encoder, loading)
+    photos = load_photos(Path(folder), base_session, encoder, loading)
     variants = {"all steps": settings}
     if ablation:
         for step in ABLATION_STEPS:
             variants[f"without {step}"] = replace(settings, swapper=replace(settings.swapper, **{step: False}))
     reports = {}
-    with Progress(disable=not show_progress, transient=True) as progress:
-        for name, variant in variants.items():
-            report = QualityReport(skipped=dict(loading.skipped))
-            engine = base_engine if variant is settings else SwapEngine(variant)
-            _measure_pairs(engine, encoder, photos, report, progress, name)
-            reports[name] = report
+    total = len(variants) * len(_pairs(photos))
+    done = 0
+
+    def step() -> None:
+        nonlocal done
+        done += 1
+        on_progress(done, total)
+
+    for name, variant in variants.items():
+        report = QualityReport(skipped=dict(loading.skipped))
+        session = base_session if variant is settings else SwapSession(variant)
+        _measure_pairs(session, encoder, photos, report, step)
+        reports[name] = report
     return reports
+
+
+def quality_tables(reports: dict[str, QualityReport]) -> list:
+    full = reports["all steps"]
+    rows = [
+        [
+            p.source,
+            p.target,
+            p.retrieved,
+            p.dist_source,
+            p.dist_target,
+            p.landmark_error,
+            p.seam,
+            p.sharpness,
+            p.swap_ms,
+        ]
+        for p in full.pairs
+    ]
+    columns = ["source", "target", "nearest", "d(out,src)", "d(out,tgt)", "lmk err", "seam", "sharp", "swap ms"]
+    summaries = {name: report.summary() for name, report in reports.items()}
+    keys = list(summaries["all steps"])
+    summary_rows = [[k, *[s.get(k) for s in summaries.values()]] for k in keys]
+    tables: list = [make_table("swap quality per pair", columns, rows)]
+    tables.append(make_table("summary", ["metric", *summaries], summary_rows))
+    tables += [f"skipped {name}: {why}" for name, why in full.skipped.items()]
+    return tables
+
+
+def quality_payload(reports: dict[str, QualityReport]) -> dict:
+    full = reports["all steps"]
+    summaries = {name: report.summary() for name, report in reports.items()}
+    return {
+        "machine": machine_info(),
+        "summary": summaries["all steps"],
+        "ablation": {name: s for name, s in summaries.items() if name != "all steps"},
+        "pairs": [p.__dict__ for p in full.pairs],
+        "skipped": full.skipped,
+    }

@@ -1,12 +1,12 @@
-"""Shared output for benchmarks: a rich table on the terminal and a JSON file."""
+"""Shared output for benchmarks: rich tables (printed by the CLI) and a JSON file."""
 
 from __future__ import annotations
 
 import json
 import platform
+from collections.abc import Callable
 from pathlib import Path
 
-from rich.console import Console
 from rich.table import Table
 
 from swapline import __version__
@@ -36,13 +36,14 @@ def machine_info() -> dict:
     }
 
 
-def print_table(title: str, columns: list[str], rows: list[list], console: Console | None = None) -> None:
+def make_table(title: str, columns: list[str], rows: list[list]) -> Table:
+    """A rich table (the CLI decides where it is printed)."""
     table = Table(title=title)
     for column in columns:
         table.add_column(column, justify="right" if column != columns[0] else "left")
     for row in rows:
         table.add_row(*[f"{v:.3f}" if isinstance(v, float) else str(v) for v in row])
-    (console or Console()).print(table)
+    return table
 
 
 def write_json(path: Path | None, payload: dict) -> None:
@@ -52,3 +53,10 @@ def write_json(path: Path | None, payload: dict) -> None:
 
     with atomic_output(Path(path)) as tmp:
         tmp.write_text(json.dumps(payload, indent=2) + "\n")
+
+
+ProgressCallback = Callable[[int, int | None], None]  # (steps done, total steps or None)
+
+
+def no_progress(done: int, total: int | None) -> None:
+    """The default progress callback: nothing."""

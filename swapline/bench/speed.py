@@ -7,13 +7,14 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from rich.progress import Progress
 
+from swapline.bench.report import ProgressCallback, make_table, no_progress
 from swapline.errors import SwaplineError
-from swapline.faces import BlazeFaceDetector, DetectorSettings, FaceMeshLandmarker
+from swapline.faces import BlazeFaceDetector, FaceMeshLandmarker
 from swapline.faces.landmarks import roi_from_landmarks
 from swapline.io import read_image
-from swapline.pipeline.engine import SwapEngine
+from swapline.session import SwapSession
+from swapline.swap import MeshSwapper
 from swapline.trust import LabelStamp
 
 
@@ -25,26 +26,27 @@ def make_frame(image: np.ndarray, face_box: np.ndarray, face_px: int = 200, size
     return cv2.warpAffine(image, matrix, size, flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REFLECT)
 
 
-def _time(fn, repeats: int, progress: Progress, task) -> list[float]:
+def _time(fn, repeats: int) -> list[float]:
     samples = []
     for _ in range(repeats):
         start = time.perf_counter()
         fn()
         samples.append((time.perf_counter() - start) * 1000.0)
-        progress.advance(task)
     return samples
 
 
-def run_speed(source: Path, target: Path, repeats: int = 200, face_px: int = 200, show_progress: bool = True) -> dict:
-    engine = SwapEngine()
+def run_speed(
+    source: Path, target: Path, repeats: int = 200, face_px: int = 200, on_progress: ProgressCallback = no_progress
+) -> dict:
+    session = SwapSession()
     source_image = read_image(source).pixels
-    registered = engine.register_source(source_image, str(source))
+    registered = session.register_source(source_image, str(source))
     target_image = read_image(target).pixels
-    target_faces = engine.analyser.faces(target_image)
+    target_faces = session.find_faces(target_image)
     if not target_faces:
         raise SwaplineError(f"{target}: no face found in the target image")
     frame = make_frame(target_image, target_faces[0].box, face_px)
-    detectors = {r: BlazeFaceDetector(DetectorSettings(range=r)) for r in ("short", "full")}
+    detectors = {r: BlazeFaceDetector(r) for r in ("short", "full")}
     landmarker = FaceMeshLandmarker()
     faces = detectors["full"].detect(frame)
     if not faces:
@@ -53,10 +55,11 @@ def run_speed(source: Path, target: Path, repeats: int = 200, face_px: int = 200
     roi = roi_from_landmarks(face.landmarks)
     label = LabelStamp()
     work = frame.copy()
+    swapper = MeshSwapper(session.settings.swapper)  # the swap alone, without the label
 
     def swap_blend() -> None:
         np.copyto(work, frame)
-        engine.swapper.swap(work, face, registered)
+        swapper.swap(work, face, registered)
 
     stages = {
         "detect (full range)": lambda: detectors["full"].detect(frame),
@@ -66,17 +69,17 @@ def run_speed(source: Path, target: Path, repeats: int = 200, face_px: int = 200
         "label": lambda: label.apply(work),
     }
     results = {}
-    with Progress(disable=not show_progress, transient=True) as progress:
-        for name, fn in stages.items():
-            for _ in range(5):  # warm-up
-                fn()
-            task = progress.add_task(name, total=repeats)
-            samples = np.array(_time(fn, repeats, progress, task))
-            results[name] = {
-                "median_ms": float(np.median(samples)),
-                "p95_ms": float(np.percentile(samples, 95)),
-                "min_ms": float(samples.min()),
-            }
+    for done, (name, fn) in enumerate(stages.items()):
+        on_progress(done, len(stages))
+        for _ in range(5):  # warm-up
+            fn()
+        samples = np.array(_time(fn, repeats))
+        results[name] = {
+            "median_ms": float(np.median(samples)),
+            "p95_ms": float(np.percentile(samples, 95)),
+            "min_ms": float(samples.min()),
+        }
+    on_progress(len(stages), len(stages))
     return {
         "frame": "640x480",
         "face_px": round(float(face.landmarks[:, 0].max() - face.landmarks[:, 0].min())),
@@ -85,3 +88,9 @@ def run_speed(source: Path, target: Path, repeats: int = 200, face_px: int = 200
         "target": Path(target).name,
         "stages": results,
     }
+
+
+def speed_tables(result: dict) -> list:
+    rows = [[name, s["median_ms"], s["p95_ms"], s["min_ms"]] for name, s in result["stages"].items()]
+    title = f"per-stage time, one {result['frame']} frame, face {result['face_px']} px, {result['repeats']} runs"
+    return [make_table(title, ["stage", "median ms", "p95 ms", "min ms"], rows)]

@@ -16,18 +16,21 @@ from pathlib import Path
 import numpy as np
 
 from swapline.bench.clips import make_clip
-from swapline.faces import BlazeFaceDetector, DetectorSettings, FaceMeshLandmarker, FaceTracker
+from swapline.bench.report import make_table
+from swapline.faces import BlazeFaceDetector, FaceMeshLandmarker, FaceTracker
 from swapline.io.atomic import atomic_output
 from swapline.io.video import SegmentWriter, decode_frames, join_segments, probe
-from swapline.pipeline.video_job import VideoSettings, VideoSwapJob
+from swapline.pipeline.video_job import VideoSwapJob
+from swapline.session import SwapSession
+from swapline.settings import SwapSettings, VideoOptions
 
 
-def floor_run(video: Path, settings: VideoSettings, workdir: Path) -> float:
+def floor_run(video: Path, options: VideoOptions, workdir: Path) -> float:
     """Seconds to decode and re-encode the video (and join its audio) with no processing."""
     info = probe(video)
     start = time.monotonic()
     segment = workdir / "floor_segment.mp4"
-    writer = SegmentWriter(segment, info, settings.crf, settings.preset)
+    writer = SegmentWriter(segment, info, options.crf, options.preset)
     for frame in decode_frames(info):
         writer.write(frame.image, frame.pts)
     writer.close()
@@ -39,7 +42,7 @@ def floor_run(video: Path, settings: VideoSettings, workdir: Path) -> float:
 
 def landmark_jitter(video: Path) -> float:
     """Mean frame-to-frame landmark movement (px) of the largest tracked face."""
-    tracker = FaceTracker(BlazeFaceDetector(DetectorSettings(range="full")), FaceMeshLandmarker())
+    tracker = FaceTracker(BlazeFaceDetector("full"), FaceMeshLandmarker())
     previous, steps = None, []
     for frame in decode_frames(probe(video)):
         faces = tracker.update(frame.image)
@@ -56,18 +59,19 @@ def landmark_jitter(video: Path) -> float:
 def run_video_bench(
     source: Path,
     video: Path,
-    settings: VideoSettings | None = None,
+    settings: SwapSettings | None = None,
+    options: VideoOptions | None = None,
     still_photo: Path | None = None,
     still_seconds: float = 4.0,
 ) -> dict:
-    settings = settings or VideoSettings()
+    options = options or VideoOptions()
+    session = SwapSession(settings)
     info = probe(video)
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        floor_s = floor_run(video, settings, workdir)
-        job = VideoSwapJob(source, video, workdir / "swapped.mp4", settings)
+        floor_s = floor_run(video, options, workdir)
         start = time.monotonic()
-        report = job.run(progress=False)
+        report = VideoSwapJob(session, source, video, workdir / "swapped.mp4", options).run()
         swap_s = time.monotonic() - start
         result = {
             "input": {
@@ -76,8 +80,8 @@ def run_video_bench(
                 "height": info.height,
                 "fps": info.fps,
                 "frames": report.frames,
-                "preset": settings.preset,
-                "crf": settings.crf,
+                "preset": options.preset,
+                "crf": options.crf,
             },
             "swap": {
                 "seconds": round(swap_s, 3),
@@ -99,7 +103,7 @@ def run_video_bench(
                 motion=0.0,
             )
             still_out = workdir / "still_swapped.mp4"
-            VideoSwapJob(source, still, still_out, settings).run(progress=False)
+            VideoSwapJob(session, source, still, still_out, options).run()
             jitter_in, jitter_out = landmark_jitter(still), landmark_jitter(still_out)
             result["stability"] = {
                 "clip": f"still head from {Path(still_photo).name}, {still_seconds:g} s",
@@ -108,3 +112,18 @@ def run_video_bench(
                 "difference_px": round(jitter_out - jitter_in, 3),
             }
     return result
+
+
+def video_tables(result: dict) -> list:
+    inp = result["input"]
+    rows = [
+        ["swap (whole job)", result["swap"]["seconds"], result["swap"]["fps"]],
+        ["floor (decode + encode)", result["floor"]["seconds"], result["floor"]["fps"]],
+    ]
+    title = f"{inp['width']}x{inp['height']} {inp['fps']:g} fps, {inp['frames']} frames, preset {inp['preset']}"
+    tables: list = [make_table(title, ["run", "seconds", "fps"], rows)]
+    tables.append(f"swap / floor time: {result['swap_over_floor']}  per-frame stages ms: {result['swap']['stages_ms']}")
+    if "stability" in result:
+        st = result["stability"]
+        tables.append(f"jitter on a still head: input {st['input_jitter_px']} px, output {st['output_jitter_px']} px")
+    return tables

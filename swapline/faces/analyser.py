@@ -24,7 +24,7 @@ class FaceAnalyser:
 
     def __init__(self, settings: AnalyserSettings | None = None, sessions: SessionFactory | None = None, detector=None):
         self.settings = settings or AnalyserSettings()
-        self.detector = detector or BlazeFaceDetector(self.settings.detector, sessions)
+        self.detector = detector or BlazeFaceDetector(settings=self.settings.detector, sessions=sessions)
         self.landmarker = FaceMeshLandmarker(sessions)
 
     def faces(self, image: np.ndarray) -> list[Face]:

@@ -34,7 +34,6 @@ SPECS = {
 
 @dataclass(frozen=True)
 class DetectorSettings:
-    range: str = "full"  # "full" (faces up to ~5 m) or "short" (selfie distance, faster)
     score_threshold: float = 0.5
     nms_iou: float = 0.3
     # Stills only: also scan overlapping tiles so small faces in big photos are found.
@@ -54,7 +53,7 @@ def anchor_centers(input_size: int, layers: tuple[tuple[int, int], ...]) -> np.n
     return np.concatenate(centers).astype(np.float32)
 
 
-def _iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+def box_iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     x1 = np.maximum(box[0], boxes[:, 0])
     y1 = np.maximum(box[1], boxes[:, 1])
     x2 = np.minimum(box[2], boxes[:, 2])
@@ -76,7 +75,7 @@ def weighted_nms(
     for i in range(len(scores)):
         if not remaining[i]:
             continue
-        members = remaining & (_iou(boxes[i], boxes) > iou_threshold)
+        members = remaining & (box_iou(boxes[i], boxes) > iou_threshold)
         members[i] = True
         weights = scores[members][:, None]
         total = float(weights.sum())
@@ -90,11 +89,15 @@ def weighted_nms(
 class BlazeFaceDetector:
     """Finds faces in a BGR image; returns them largest first."""
 
-    def __init__(self, settings: DetectorSettings | None = None, sessions: SessionFactory | None = None):
+    def __init__(
+        self, range: str = "full", settings: DetectorSettings | None = None, sessions: SessionFactory | None = None
+    ):
+        """range: "full" (faces up to ~5 m) or "short" (selfie distance, faster)."""
         self.settings = settings or DetectorSettings()
-        if self.settings.range not in SPECS:
-            raise ValueError(f"detector range must be one of {sorted(SPECS)}, not {self.settings.range!r}")
-        self.spec = SPECS[self.settings.range]
+        if range not in SPECS:
+            raise ValueError(f"detector range must be one of {sorted(SPECS)}, not {range!r}")
+        self.range = range
+        self.spec = SPECS[range]
         self.session = (sessions or shared_sessions()).load(builtin_model_path(self.spec.model))
         self.input_name = self.session.get_inputs()[0].name
         self.anchors = anchor_centers(self.spec.input_size, self.spec.layers)

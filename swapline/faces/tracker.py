@@ -7,10 +7,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from swapline.faces.detector import BlazeFaceDetector, _iou
+from swapline.faces.detector import box_iou
 from swapline.faces.face import Face
-from swapline.faces.landmarks import FaceMeshLandmarker, Roi, roi_from_detection, roi_from_landmarks
+from swapline.faces.landmarks import Roi, roi_from_detection, roi_from_landmarks
 from swapline.faces.topology import face_mesh
+from swapline.protocols import Detector, Landmarker
 
 # Landmarks standing in for BlazeFace's six keypoints when a face comes from tracking.
 _NOSE_TIP, _UPPER_LIP, _LOWER_LIP, _RIGHT_CHEEK, _LEFT_CHEEK = 1, 13, 14, 234, 454
@@ -40,30 +41,41 @@ class TrackerSettings:
     presence_threshold: float = 0.5
     # With fewer tracks than max_faces, look for new faces every this many frames.
     redetect_interval: int = 15
+    # A track whose face is missed keeps its place (and id) this many frames: a detection that
+    # finds the face there again continues the same track instead of starting a new one.
+    max_misses: int = 2
+
+
+@dataclass
+class Track:
+    """One face followed over frames: where to look next, and how sure we are of it."""
+
+    track_id: int
+    roi: Roi
+    face: Face
+    hits: int = 1  # frames in which the face was found
+    misses: int = 0  # frames missed in a row
+    from_start: bool = False  # present on the first frame after a reset (a shot's start)
 
 
 class FaceTracker:
-    """Keeps one ROI per tracked face between frames."""
+    """Keeps one track per face between frames; any Detector and Landmarker will do."""
 
-    def __init__(
-        self,
-        detector: BlazeFaceDetector,
-        landmarker: FaceMeshLandmarker,
-        settings: TrackerSettings | None = None,
-    ):
+    def __init__(self, detector: Detector, landmarker: Landmarker, settings: TrackerSettings | None = None):
         self.detector = detector
         self.landmarker = landmarker
         self.settings = settings or TrackerSettings()
-        self._rois: list[Roi] = []
-        self._ids: list[int] = []
+        self.tracks: list[Track] = []
         self._next_id = 0
         self._since_detection = 0
+        self._fresh = True
         self.detections_run = 0
         self.light = False  # thermal light mode: look for new faces 4x less often
 
     def reset(self) -> None:
-        self._rois = []
-        self._ids = []
+        """Forget every track (a new shot or a new segment); ids keep counting up."""
+        self.tracks = []
+        self._fresh = True
 
     def _measure(self, frame: np.ndarray, roi: Roi) -> Face | None:
         landmarks, presence = self.landmarker.run(frame, roi)
@@ -71,42 +83,68 @@ class FaceTracker:
             return None
         return face_from_landmarks(landmarks, presence)
 
-    def update(self, frame: np.ndarray, timings: dict[str, float] | None = None) -> list[Face]:
-        """Faces in this frame; timings (if given) receive "landmarks" and "detect" milliseconds.
+    @staticmethod
+    def _overlaps(face: Face, others: list[Face], threshold: float) -> bool:
+        return bool(others) and float(np.max(box_iou(face.box, np.stack([f.box for f in others])))) > threshold
 
-        Each face carries a track_id that stays the same while the face is tracked; a face
-        found again after being lost gets a new id.
+    def update(self, frame: np.ndarray, timings: dict[str, float] | None = None) -> list[Face]:
+        """Faces found in this frame; timings (if given) receive "landmarks" and "detect" ms.
+
+        Each face carries a track_id that stays the same while the face is tracked, also
+        across a few missed frames; `tracks` has every live track, missed ones included.
         """
         start = time.perf_counter()
-        faces = []
-        for roi, track_id in zip(self._rois, self._ids, strict=True):
-            face = self._measure(frame, roi)
-            if face is None:
-                continue
-            if faces and np.max(_iou(face.box, np.stack([f.box for f in faces]))) > 0.5:
+        found: list[Face] = []
+        kept: list[Track] = []
+        for track in self.tracks:
+            face = self._measure(frame, track.roi)
+            if face is not None and self._overlaps(face, found, 0.5):
                 continue  # two tracks converged on one face: keep the older
-            faces.append(face.replace(track_id=track_id))
+            if face is None:
+                track.misses += 1
+                if track.misses <= self.settings.max_misses:
+                    kept.append(track)
+                continue
+            track.face, track.hits, track.misses = face.replace(track_id=track.track_id), track.hits + 1, 0
+            track.roi = roi_from_landmarks(face.landmarks)
+            found.append(track.face)
+            kept.append(track)
+        self.tracks = kept
         self._since_detection += 1
-        wants_more = len(faces) < self.settings.max_faces
+        wants_more = len(found) < self.settings.max_faces
         interval = self.settings.redetect_interval * (4 if self.light else 1)
-        if not faces or (wants_more and self._since_detection >= interval):
+        if not found or (wants_more and self._since_detection >= interval):
             self._since_detection = 0
             self.detections_run += 1
             detect_start = time.perf_counter()
-            found_faces = self.detector.detect(frame)
+            detected = self.detector.detect(frame)
             if timings is not None:
                 timings["detect"] = (time.perf_counter() - detect_start) * 1000.0
-            for found in found_faces:
-                if len(faces) >= self.settings.max_faces:
+            for candidate in detected:
+                if len(found) >= self.settings.max_faces:
                     break
-                if faces and np.max(_iou(found.box, np.stack([f.box for f in faces]))) > 0.3:
+                if self._overlaps(candidate, found, 0.3):
                     continue
-                tracked = self._measure(frame, roi_from_detection(found))
-                if tracked is not None:
-                    faces.append(tracked.replace(track_id=self._next_id))
-                    self._next_id += 1
-        self._rois = [roi_from_landmarks(f.landmarks) for f in faces]
-        self._ids = [f.track_id for f in faces]
+                face = self._measure(frame, roi_from_detection(candidate))
+                if face is None or self._overlaps(face, found, 0.5):
+                    continue
+                track = self._revive(face)
+                found.append(track.face)
+        self._fresh = False
         if timings is not None:
             timings["landmarks"] = (time.perf_counter() - start) * 1000.0 - timings.get("detect", 0.0)
-        return faces
+        return found
+
+    def _revive(self, face: Face) -> Track:
+        """The missed track this face belongs to (same place), or a new track."""
+        missed = [t for t in self.tracks if t.misses > 0 and box_iou(face.box, t.face.box[None])[0] > 0.3]
+        if missed:
+            track = missed[0]
+            track.face, track.hits, track.misses = face.replace(track_id=track.track_id), track.hits + 1, 0
+            track.roi = roi_from_landmarks(face.landmarks)
+            return track
+        track = Track(self._next_id, roi_from_landmarks(face.landmarks), face.replace(track_id=self._next_id))
+        track.from_start = self._fresh
+        self._next_id += 1
+        self.tracks.append(track)
+        return track

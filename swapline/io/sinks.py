@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
 from fractions import Fraction
@@ -12,6 +13,8 @@ import cv2
 import numpy as np
 
 from swapline.errors import SwaplineError
+from swapline.io.paths import check_output_path
+from swapline.io.video import OUTPUT_FORMATS, PROVENANCE_TAG
 
 
 class NullSink:
@@ -103,19 +106,24 @@ class VideoFileSink:
     leaves a truncated file under the requested name.
     """
 
-    def __init__(self, path: Path | str, fps: float = 30.0, crf: int = 20, preset: str = "veryfast"):
+    def __init__(
+        self,
+        path: Path | str,
+        fps: float = 30.0,
+        crf: int = 20,
+        preset: str = "veryfast",
+        provenance: dict | None = None,
+    ):
         import av
 
-        self.path = Path(path)
-        if self.path.suffix.lower() not in (".mp4", ".mkv", ".mov"):
-            raise SwaplineError(f"{self.path}: unsupported recording format (use .mp4, .mkv or .mov)")
-        if not self.path.parent.resolve().is_dir():
-            raise SwaplineError(f"{self.path}: folder {self.path.parent} does not exist")
+        self.path = check_output_path(path, [], OUTPUT_FORMATS, "recording")
         fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=self.path.suffix, dir=self.path.parent)
         os.close(fd)
         self._tmp = Path(tmp)
         self._av = av
-        self._container = av.open(str(self._tmp), mode="w")
+        self._container = av.open(str(self._tmp), mode="w", format=OUTPUT_FORMATS[self.path.suffix.lower()])
+        if provenance is not None:
+            self._container.metadata[PROVENANCE_TAG] = json.dumps(provenance)
         self._stream = None
         self._fps, self._crf, self._preset = fps, crf, preset
         self._first: float | None = None
@@ -127,6 +135,8 @@ class VideoFileSink:
         stream.width, stream.height = width + width % 2, height + height % 2
         stream.pix_fmt = "yuv420p"
         stream.time_base = Fraction(1, 1000)
+        # capture times in ms: the encoder's clock must be as fine, or frames closer than 1/fps collide
+        stream.codec_context.time_base = Fraction(1, 1000)
         stream.options = {"crf": str(self._crf), "preset": self._preset}
         self._stream = stream
 

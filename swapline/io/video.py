@@ -8,6 +8,7 @@ by repeating the last column or row.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -41,8 +42,9 @@ class VideoInfo:
 def _open(path: Path):
     import av
 
-    if not path.exists():
-        raise SwaplineError(f"{path}: no such file")
+    from swapline.io.images import check_input_file
+
+    check_input_file(path, "a video")  # missing, a folder or a symlink loop: one line
     if path.suffix.lower() not in INPUT_SUFFIXES:
         raise SwaplineError(f"{path}: unsupported video format {path.suffix!r} (use {', '.join(INPUT_SUFFIXES)})")
     try:
@@ -188,9 +190,15 @@ class SegmentWriter:
         self._container.close()
 
 
-def join_segments(segments: list[Path], info: VideoInfo, output: Path, tmp: Path) -> None:
+PROVENANCE_TAG = "comment"  # mp4/mov: the udta comment atom; mkv: a COMMENT tag
+
+
+def join_segments(
+    segments: list[Path], info: VideoInfo, output: Path, tmp: Path, provenance: dict | None = None
+) -> None:
     """Write `tmp` (then the caller renames it): the segments' video packets, in order, and every
-    audio stream of the input copied packet for packet, interleaved by time."""
+    audio stream of the input copied packet for packet, interleaved by time; the provenance
+    record goes into the container's metadata."""
     import heapq
 
     import av
@@ -203,6 +211,8 @@ def join_segments(segments: list[Path], info: VideoInfo, output: Path, tmp: Path
         mp4_clock = {"video_track_timescale": den, "movie_timescale": den}
         options = mp4_clock if out_format in ("mp4", "mov") else {}
         with av.open(str(tmp), mode="w", format=out_format, options=options) as out:
+            if provenance is not None:
+                out.metadata[PROVENANCE_TAG] = json.dumps(provenance)
             video_out = out.add_stream_from_template(inputs[0].streams.video[0])
             audio_out = {s.index: out.add_stream_from_template(s) for s in source.streams.audio}
 
@@ -228,3 +238,19 @@ def join_segments(segments: list[Path], info: VideoInfo, output: Path, tmp: Path
         for container in inputs:
             container.close()
         source.close()
+
+
+def read_video_provenance(path: Path | str) -> dict | None:
+    """The provenance record in a video's container metadata (written by swapline), or None."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            tags = {k.lower(): v for k, v in container.metadata.items()}
+    except av.error.FFmpegError:
+        return None
+    try:
+        record = json.loads(tags.get(PROVENANCE_TAG, ""))
+    except json.JSONDecodeError:
+        return None
+    return record if isinstance(record, dict) and record.get("ai_generated") else None

@@ -1,22 +1,46 @@
 """The model cache: fetch (resumable, retried, verified, atomic), verify, resolve names to files.
 
-Files live in $SWAPLINE_HOME/models (default: the user's cache folder). A download goes to
-NAME.partial, resumes with an HTTP Range request after a cut, is checked against the pinned
-size and SHA-256 (when the registry has them) and is renamed into place only when complete. When
-the registry pins no hash, the hash of the first complete download is recorded beside the file
-(trust on first use) and `verify` checks against it from then on.
+Files live in $SWAPLINE_HOME/models (default: the user's cache folder). These downloads are the
+users' supply chain, so every answer from a server is distrusted until checked:
+
+- a download goes to NAME.partial and is renamed into place only when complete and checked;
+- a cut download resumes with a Range request only under If-Range with the validator (strong ETag,
+  else Last-Modified) recorded in NAME.partial.json when it started, so a file changed on the server
+  restarts from zero instead of splicing old and new bytes;
+- web pages (login walls, mirror error pages), a size other than the registry's, a wrong SHA-256 and
+  a file that is not an ONNX model with the registry's inputs and outputs are refused and removed;
+- when the registry pins no hash, the hash of the first complete, checked download is recorded in
+  NAME.sha256 (trust on first use) and enforced from then on, at fetch, `verify` and load;
+- a lock file (NAME.lock) lets one process or thread download a model while the others wait;
+- the whole fetch has a deadline, so a trickling server cannot hang a run forever.
+
+The library never prints: the licence notice goes to the log ("swapline.models") and `on_notice`,
+progress to `on_progress`.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import logging
 import os
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+from filelock import FileLock, Timeout
+
 from swapline.errors import SwaplineError
 from swapline.models.registry import ModelSpec, registry
+
+log = logging.getLogger("swapline.models")
+
+# (path, size, mtime_ns, expected sha256) of cached files whose hash matched in this process: a file
+# is hashed at its first load only, and again only once it changes.
+_intact: set[tuple[str, int, int, str]] = set()
+
+# Content types that mean "a web page", never a model file.
+_PAGE_TYPES = ("text/", "application/xhtml+xml")
 
 
 def swapline_home() -> Path:
@@ -37,6 +61,9 @@ def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
 
 
 class ModelStore:
+    """Registry models on disk. `on_notice(text)` gets the licence shown before a download;
+    `on_progress(model, bytes_done, total_or_None)` is called as bytes arrive."""
+
     def __init__(
         self,
         home: Path | None = None,
@@ -44,18 +71,20 @@ class ModelStore:
         retries: int = 4,
         backoff_s: float = 0.5,
         timeout_s: float = 30.0,
-        progress: bool = True,
-        say: Callable[[str], None] = print,
         models: dict[str, ModelSpec] | None = None,
+        deadline_s: float = 1800.0,
+        on_notice: Callable[[str], None] | None = None,
+        on_progress: Callable[[str, int, int | None], None] | None = None,
     ):
         self.models = models if models is not None else registry()
         self.folder = (home or swapline_home()) / "models"
         self.offline = offline
         self.retries = retries
         self.backoff_s = backoff_s
-        self.timeout_s = timeout_s
-        self.progress = progress
-        self.say = say
+        self.timeout_s = timeout_s  # for connecting and for each read
+        self.deadline_s = deadline_s  # for a whole fetch, retries included
+        self.on_notice = on_notice
+        self.on_progress = on_progress
 
     # -- where things are ---------------------------------------------------------------------
 
@@ -78,7 +107,8 @@ class ModelStore:
         return record.read_text().strip() if record.exists() else None
 
     def resolve(self, name_or_path: str | Path) -> tuple[Path, ModelSpec | None]:
-        """A local file as given, or a registry model from the cache (fetched when missing)."""
+        """A local file as given, or a registry model from the cache (fetched when missing, checked
+        against its size and hash before its first load in this process)."""
         candidate = Path(name_or_path)
         if str(name_or_path) not in self.models:
             if candidate.suffix == ".onnx" or candidate.exists():
@@ -86,14 +116,36 @@ class ModelStore:
                     raise SwaplineError(f"{candidate}: model file not found")
                 return candidate, None
             self.spec(str(name_or_path))  # raises "unknown model"
-        path = self.path(str(name_or_path))
+        name = str(name_or_path)
+        path = self.path(name)
         if not path.exists():
-            self.fetch(str(name_or_path))
-        return path, self.spec(str(name_or_path))
+            self.fetch(name)
+        self._check_intact(name, path)
+        return path, self.spec(name)
+
+    def _check_intact(self, name: str, path: Path) -> None:
+        """Refuse a cached file that changed since it was downloaded and checked (tampering, disk
+        corruption, a half-copied file): one hash per process, none while the file is unchanged."""
+        stat = path.stat()
+        size = self.spec(name).size
+        again = f"run `swapline models verify {name}` and fetch it again"
+        if size is not None and stat.st_size != size:
+            raise SwaplineError(f"{path}: {name} has {stat.st_size} bytes, expected {size}; {again}")
+        expected = self.expected_hash(name)
+        if expected is None:  # placed by hand and never fetched: nothing to check against
+            return
+        key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, expected)
+        if key in _intact:
+            return
+        if sha256_of(path) != expected:
+            raise SwaplineError(f"{path}: {name} changed since it was downloaded (SHA-256 mismatch); {again}")
+        _intact.add(key)
 
     # -- fetching ------------------------------------------------------------------------------
 
     def fetch(self, name: str) -> Path:
+        """The cached file, downloaded first when missing; concurrent fetches of one model wait
+        for the first instead of racing it on the same partial file."""
         model = self.spec(name)
         target = self.path(name)
         if target.exists():
@@ -104,82 +156,143 @@ class ModelStore:
                 f"(from {model.urls[0]})"
             )
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.say(f"{name}: licence: {model.licence}")
+        lock = FileLock(self.folder / f"{model.filename}.lock", timeout=self.deadline_s)
+        try:
+            with lock:
+                if target.exists():  # another process or thread fetched it while this one waited
+                    return target
+                return self._fetch_now(name, model, target)
+        except Timeout:
+            raise SwaplineError(
+                f"{target}: another download of {name} (holding {lock.lock_file}) did not finish within "
+                f"{self.deadline_s:g} s; run again later"
+            ) from None
+
+    def _fetch_now(self, name: str, model: ModelSpec, target: Path) -> Path:
+        self._notice(f"{name}: licence: {model.licence}")
+        deadline = time.monotonic() + self.deadline_s
         partial = target.with_name(target.name + ".partial")
-        last_error = "no source"
+        last: Exception = _Retryable("no source")
         for url in model.urls:
             for attempt in range(self.retries + 1):
                 try:
-                    self._download(url, partial, model)
-                    self._check_complete(partial, model, name)
-                    os.replace(partial, target)
-                    if not self._pin_path(name).exists() and not model.sha256:
-                        self._pin_path(name).write_text(sha256_of(target) + "\n")  # trust on first use
-                    return target
-                except _WrongSource as exc:  # 403, 404...: another try will not help
-                    last_error = str(exc)
+                    self._download(url, partial, model, deadline)
+                    digest = self._check_download(partial, model, target)
+                except _WrongSource as exc:  # 404, a web page, another size...: another try will not help
+                    last = exc
                     break
                 except _Retryable as exc:
-                    last_error = str(exc)
+                    last = exc
                     if attempt < self.retries:
-                        time.sleep(self.backoff_s * (2**attempt))
+                        time.sleep(min(self.backoff_s * (2**attempt), max(0.0, deadline - time.monotonic())))
+                    continue
                 except _WrongFile:
                     partial.unlink(missing_ok=True)
+                    _meta_path(partial).unlink(missing_ok=True)
                     raise
+                os.replace(partial, target)
+                _meta_path(partial).unlink(missing_ok=True)
+                if not model.sha256 and not self._pin_path(name).exists():
+                    self._pin_path(name).write_text(digest + "\n")  # trust on first use
+                stat = target.stat()
+                _intact.add((str(target.resolve()), stat.st_size, stat.st_mtime_ns, digest))  # hashed just now
+                return target
+        if isinstance(last, _WrongSource):
+            raise SwaplineError(f"{target}: {last}; place the file there by hand (from {model.urls[0]})")
         raise SwaplineError(
-            f"{target}: cannot download {name} ({last_error}); no network? place the file there by hand "
+            f"{target}: cannot download {name} ({last}); no network? place the file there by hand "
             f"(from {model.urls[0]})"
         )
 
-    def _download(self, url: str, partial: Path, model: ModelSpec) -> None:
+    def _download(self, url: str, partial: Path, model: ModelSpec, deadline: float) -> None:
+        """Fill `partial` from `url`: append after a cut only while the server's validator is the one
+        recorded when the download began, else start again from zero."""
         import requests
-        from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
+        import urllib3
 
+        meta = _meta_path(partial)
         have = partial.stat().st_size if partial.exists() else 0
-        headers = {"Range": f"bytes={have}-"} if have else {}
+        validator = _saved_validator(meta, url) if have else None
+        headers = {"Accept-Encoding": "identity"}  # byte ranges of the file itself, not of a gzip of it
+        if validator:
+            headers |= {"Range": f"bytes={have}-", "If-Range": validator}
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise self._too_slow(model)
         try:
-            response = requests.get(url, headers=headers, stream=True, timeout=self.timeout_s)
+            response = requests.get(url, headers=headers, stream=True, timeout=min(self.timeout_s, left))
         except requests.RequestException as exc:
             raise _Retryable(type(exc).__name__) from exc
         with response:
-            if response.status_code == 416 and have:  # asked past the end: the file is complete
+            code = response.status_code
+            if code == 416 and validator:  # asked past the end: the partial is complete (checked next)
                 return
-            if response.status_code >= 500 or response.status_code == 429:
-                raise _Retryable(f"HTTP {response.status_code} from {url}")
-            if response.status_code >= 400:
-                raise _WrongSource(f"HTTP {response.status_code} from {url}")
-            resuming = response.status_code == 206 and have > 0
-            mode = "ab" if resuming else "wb"
-            done = have if resuming else 0
-            length = response.headers.get("Content-Length")
-            total = done + int(length) if length is not None else model.size
-            with (
-                open(partial, mode) as handle,
-                Progress(
-                    *Progress.get_default_columns(),
-                    DownloadColumn(),
-                    TransferSpeedColumn(),
-                    disable=not self.progress,
-                    transient=True,
-                ) as bar,
-            ):
-                task = bar.add_task(f"downloading {model.name}", total=total, completed=done)
+            if code >= 500 or code == 429:
+                raise _Retryable(f"HTTP {code} from {url}")
+            if code in (404, 410):
+                raise _WrongSource(f"{model.name} not found at {url} (HTTP {code})")
+            if code >= 400:
+                raise _WrongSource(f"{url} refused to send {model.name} (HTTP {code})")
+            kind = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+            if kind.startswith(_PAGE_TYPES):
+                raise _WrongSource(f"{url} answered with a web page ({kind}), not a model file")
+            if code == 206:
+                now = _validator(response)
+                if not validator or now not in (None, validator) or _range_start(response) not in (None, have):
+                    partial.unlink(missing_ok=True)  # not the rest of the bytes we have: start again
+                    meta.unlink(missing_ok=True)
+                    raise _Retryable(f"{model.name} changed on the server during the download")
+                done = have
+            else:  # the whole file: it replaces whatever the partial held
+                done = 0
+            length = _int(response.headers.get("Content-Length"))
+            total = done + length if length is not None else model.size
+            if model.size is not None and total != model.size:
+                raise _WrongSource(f"{url} offers {total} bytes for {model.name}, the registry expects {model.size}")
+            if not done:
+                _save_validator(meta, url, _validator(response))
+            read = getattr(response.raw, "read1", response.raw.read)  # read1: whatever has arrived, no waiting
+            with open(partial, "ab" if done else "wb") as handle:
                 try:
-                    for block in response.iter_content(chunk_size=1 << 16):
+                    while block := read(1 << 16, decode_content=True):
                         handle.write(block)
-                        bar.advance(task, len(block))
-                except requests.RequestException as exc:
-                    raise _Retryable(f"connection cut after {handle.tell()} bytes") from exc
-            if length is not None and partial.stat().st_size < done + int(length):
-                raise _Retryable(f"connection cut after {partial.stat().st_size} bytes")
+                        done += len(block)
+                        if self.on_progress:
+                            self.on_progress(model.name, done, total)
+                        if time.monotonic() > deadline:
+                            raise self._too_slow(model)
+                except (requests.RequestException, urllib3.exceptions.HTTPError, ConnectionError, TimeoutError) as exc:
+                    raise _Retryable(f"connection cut after {done} bytes") from exc
+            if length is not None and done < total:
+                raise _Retryable(f"connection cut after {done} bytes")
 
-    def _check_complete(self, partial: Path, model: ModelSpec, name: str) -> None:
+    def _check_download(self, partial: Path, model: ModelSpec, target: Path) -> str:
+        """The SHA-256 of a complete download that has the registry's size, the pinned or recorded
+        hash and the registry's ONNX signature; else _WrongFile (and nothing is kept or recorded)."""
+        name = model.name
         size = partial.stat().st_size
         if model.size is not None and size != model.size:
-            raise _WrongFile(f"{self.path(name)}: download of {name} has {size} bytes, expected {model.size}; removed")
+            raise _WrongFile(f"{target}: download of {name} has {size} bytes, expected {model.size}; removed")
+        digest = sha256_of(partial)
         expected = self.expected_hash(name)  # pinned in the registry, or recorded at first download
-        if expected and sha256_of(partial) != expected:
-            raise _WrongFile(f"{self.path(name)}: download of {name} failed its SHA-256 check; removed")
+        if expected and digest != expected:
+            raise _WrongFile(f"{target}: download of {name} failed its SHA-256 check; removed")
+        try:
+            _check_onnx(partial, model, target)
+        except SwaplineError as exc:
+            raise _WrongFile(f"{exc}; download removed") from exc
+        return digest
+
+    def _notice(self, text: str) -> None:
+        log.info("%s", text)
+        if self.on_notice:
+            self.on_notice(text)
+
+    def _too_slow(self, model: ModelSpec) -> SwaplineError:
+        return _TooSlow(
+            f"{self.path(model.name)}: download of {model.name} did not finish within {self.deadline_s:g} s "
+            "(server too slow?); run again to resume"
+        )
 
     # -- checking what is there ----------------------------------------------------------------
 
@@ -193,10 +306,7 @@ class ModelStore:
             path.unlink()
             return "checksum mismatch: removed"
         try:
-            from swapline.models.signature import check_signature
-            from swapline.runtime import SessionFactory
-
-            check_signature(SessionFactory().load(path), self.spec(name), path)
+            _check_onnx(path, self.spec(name), path)
         except SwaplineError as exc:
             path.unlink()
             return f"{exc}: removed"
@@ -204,6 +314,63 @@ class ModelStore:
 
     def status(self) -> dict[str, str]:
         return {name: ("downloaded" if self.path(name).exists() else "not downloaded") for name in self.models}
+
+
+def _check_onnx(path: Path, model: ModelSpec, shown: Path) -> None:
+    """Raise SwaplineError unless `path` is an ONNX model with the registry's inputs and outputs."""
+    import onnxruntime as ort
+
+    from swapline.models.signature import check_signature
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # only the signature is read
+    options.log_severity_level = 3
+    try:
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises several unrelated types
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SwaplineError(f"{shown}: {model.name} is not a loadable ONNX model ({first})") from exc
+    check_signature(session, model, shown)
+
+
+def _meta_path(partial: Path) -> Path:
+    return partial.with_name(partial.name + ".json")
+
+
+def _validator(response) -> str | None:
+    """What If-Range may carry: a strong ETag, else Last-Modified (a weak ETag is not allowed there)."""
+    etag = response.headers.get("ETag")
+    if etag and not etag.startswith("W/"):
+        return etag
+    return response.headers.get("Last-Modified")
+
+
+def _save_validator(meta: Path, url: str, validator: str | None) -> None:
+    if validator:
+        meta.write_text(json.dumps({"url": url, "validator": validator}))
+    else:  # nothing to prove the file unchanged later: a cut will restart from zero
+        meta.unlink(missing_ok=True)
+
+
+def _saved_validator(meta: Path, url: str) -> str | None:
+    try:
+        saved = json.loads(meta.read_text())
+    except (OSError, ValueError):
+        return None
+    return saved.get("validator") if isinstance(saved, dict) and saved.get("url") == url else None
+
+
+def _range_start(response) -> int | None:
+    """The first byte of a 206 answer, from 'Content-Range: bytes START-END/TOTAL'."""
+    value = response.headers.get("Content-Range", "")
+    return _int(value.removeprefix("bytes ").split("-")[0]) if value.startswith("bytes ") else None
+
+
+def _int(text: str | None) -> int | None:
+    try:
+        return int(text) if text is not None else None
+    except ValueError:
+        return None
 
 
 class _Retryable(Exception):
@@ -215,4 +382,8 @@ class _WrongSource(_Retryable):
 
 
 class _WrongFile(SwaplineError):
+    pass
+
+
+class _TooSlow(SwaplineError):
     pass

@@ -19,6 +19,7 @@ import numpy as np
 from swapline.pipeline.frames import EndOfStream, Frame
 from swapline.pipeline.handoff import LatestSlot, StageQueue, Stopped
 from swapline.pipeline.histogram import LatencyHistogram, StageHistograms
+from swapline.settings import LiveOptions
 
 
 class Source(Protocol):
@@ -39,12 +40,6 @@ class Sink(Protocol):
     def write(self, frame: Frame, stats: LiveStats) -> bool: ...  # False: the user asked to stop
 
     def close(self) -> None: ...
-
-
-@dataclass(frozen=True)
-class LiveSettings:
-    max_latency_ms: float = 200.0
-    queue_size: int = 1
 
 
 @dataclass
@@ -88,17 +83,17 @@ class LiveStats:
 
 
 class LivePipeline:
-    def __init__(self, source: Source, stages: list[Stage], sink: Sink, settings: LiveSettings | None = None):
+    def __init__(self, source: Source, stages: list[Stage], sink: Sink, options: LiveOptions | None = None):
         if not stages:
             raise ValueError("a pipeline needs at least one stage")
         self.source = source
         self.stages = stages
         self.sink = sink
-        self.settings = settings or LiveSettings()
+        self.options = options or LiveOptions()
         self.stats = LiveStats()
         self._stop = threading.Event()
         self._slot = LatestSlot()
-        self._queues = [StageQueue(self.settings.queue_size) for _ in stages]
+        self._queues = [StageQueue(self.options.queue_size) for _ in stages]
         self._lock = threading.Lock()
 
     def stop(self) -> None:
@@ -106,7 +101,7 @@ class LivePipeline:
 
     def _stale(self, frame: Frame, where: str) -> bool:
         age_ms = (time.monotonic() - frame.captured_at) * 1000.0
-        if age_ms <= self.settings.max_latency_ms:
+        if age_ms <= self.options.max_latency_ms:
             return False
         with self._lock:
             self.stats.dropped_stale[where] = self.stats.dropped_stale.get(where, 0) + 1

@@ -3,63 +3,50 @@
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
-from swapline.faces.tracker import FaceTracker
+from swapline.faces.stream import FaceStream
 from swapline.pipeline.frames import Frame
 from swapline.pipeline.rate import AdaptiveRate
 from swapline.pipeline.thermal import ThermalGovernor
-from swapline.trust import LabelStamp
+
+if TYPE_CHECKING:
+    from swapline.session import SwapSession
 
 
 class TrackStage:
-    """Finds the faces: landmarks follow the face, detection only when tracking is lost."""
+    """Finds the faces to swap: the session's face stream (tracking, cuts, selection, smoothing)."""
 
     name = "track"
 
-    def __init__(self, tracker: FaceTracker, rate: AdaptiveRate, governor: ThermalGovernor):
-        self.tracker = tracker
+    def __init__(self, stream: FaceStream, rate: AdaptiveRate, governor: ThermalGovernor):
+        self.stream = stream
         self.rate = rate
         self.governor = governor
 
     def process(self, frame: Frame) -> Frame:
-        self.tracker.light = self.governor.update()
+        self.stream.tracker.light = self.governor.update()
         now = time.monotonic()
         if not self.rate.should_process(now):
             frame.faces = []
             return frame
-        frame.faces = self.tracker.update(frame.image, frame.timings)
+        frame.faces = self.stream.update(frame.image, frame.captured_at, frame.timings)
         self.rate.observe(now, bool(frame.faces))
         return frame
 
 
 class ComposeStage:
-    """Swaps the tracked faces and stamps the label (always, face or not)."""
+    """Swaps the chosen faces and stamps the label (always, face or not): the session's compose."""
 
     name = "compose"
 
-    def __init__(
-        self,
-        swapper,
-        light_swapper,
-        source,
-        label: LabelStamp,
-        governor: ThermalGovernor,
-    ):
-        self.swapper = swapper
-        self.light_swapper = light_swapper
+    def __init__(self, session: SwapSession, source, governor: ThermalGovernor):
+        self.session = session
         self.source = source
-        self.label = label
         self.governor = governor
 
     def process(self, frame: Frame) -> Frame:
-        swapper = self.light_swapper if self.governor.light else self.swapper
-        start = time.perf_counter()
-        for face in frame.faces:
-            swapper.swap(frame.image, face, self.source)
-        middle = time.perf_counter()
-        self.label.apply(frame.image)
-        frame.timings["swap"] = (middle - start) * 1000.0
-        frame.timings["label"] = (time.perf_counter() - middle) * 1000.0
+        self.session.compose(frame.image, frame.faces, self.source, light=self.governor.light, timings=frame.timings)
         return frame
 
 

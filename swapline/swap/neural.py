@@ -111,6 +111,12 @@ class InswapperSwapper:
         crop, matrix = warp_face(frame, five_points(face), self.model.spec.template, self.size)
         return paste_back(frame, self.generate(crop, source), matrix, self.mask, inner_mouth(face))
 
+    def warm_up(self) -> None:
+        """One run on a blank crop: allocation, planning and (on a GPU) CUDA set-up happen here."""
+        width = {i.name: i.shape for i in self.model.session.get_inputs()}["source"][-1]
+        identity = np.zeros((1, width if isinstance(width, int) else 512), np.float32)
+        self.generate(np.zeros((self.size, self.size, 3), np.uint8), NeuralSource(identity, None))
+
 
 class SimSwapSwapper(InswapperSwapper):
     """simswap_256: 256 px target (ImageNet normalisation) + ArcFace converted to SimSwap's space."""

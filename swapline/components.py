@@ -6,40 +6,24 @@ generator given as a path is routed by its signature (128 px -> inswapper, 256 p
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from swapline.errors import SwaplineError
 from swapline.faces import BlazeFaceDetector, DetectorSettings
-from swapline.faces.face import Face
 from swapline.models.registry import registry
 from swapline.models.store import ModelStore
 from swapline.runtime import SessionFactory
+from swapline.settings import BLAZEFACE, ModelChoices
 from swapline.swap import MeshSwapper, MeshSwapSettings
-
-BLAZEFACE = ("full", "short")
-
-
-@dataclass(frozen=True)
-class ModelChoices:
-    detector: str = "full"  # full | short (BlazeFace, built in) | scrfd_2.5g | yoloface_8n | x.onnx
-    swapper: str = "mesh"  # mesh (built in) | inswapper_128 | inswapper_128_fp16 | simswap_256 | x.onnx
-    encoder: str = "w600k_r50"  # ArcFace model behind the neural swappers
-    enhancer: str | None = None  # gfpgan_1.4 | x.onnx
-    identity: str = "dlib"  # identity matching (reference mode): dlib | w600k_r50 | w600k_mbf
-    offline: bool = False
-
-    @property
-    def neural(self) -> bool:
-        return self.swapper != "mesh" or self.enhancer is not None or self.detector not in BLAZEFACE
 
 
 def build_detector(choices: ModelChoices, settings: DetectorSettings, store: ModelStore, sessions: SessionFactory):
+    """The chosen detector; BlazeFace's range is the model name, its thresholds come from settings."""
     from swapline.faces.neural_detectors import ScrfdDetector, YoloFaceDetector
 
     name = choices.detector
     if name in BLAZEFACE:
-        return BlazeFaceDetector(DetectorSettings(**{**settings.__dict__, "range": name}), sessions)
+        return BlazeFaceDetector(name, settings, sessions)
     kind = name if name in registry() else _route_detector(Path(name), sessions)
     if kind.startswith("scrfd"):
         return ScrfdDetector(name, store, sessions, max_faces=settings.max_faces)
@@ -62,42 +46,29 @@ def _route_swapper(path: Path, sessions: SessionFactory) -> str:
     return "inswapper_128"
 
 
-class EnhancedSwapper:
-    """A swapper followed by a face enhancer on the same face."""
-
-    def __init__(self, inner, enhancer):
-        self.inner, self.enhancer = inner, enhancer
-        self.name = f"{inner.name}+{enhancer.name}"
-
-    def register(self, image, face: Face):
-        return self.inner.register(image, face)
-
-    def swap(self, frame, face: Face, source) -> bool:
-        done = self.inner.swap(frame, face, source)
-        if done:
-            self.enhancer.enhance(frame, face)
-        return done
-
-
 def build_swapper(choices: ModelChoices, mesh: MeshSwapSettings, store: ModelStore, sessions: SessionFactory):
     """The swapper named in choices (registration once per source, swap per face)."""
-    from swapline.swap.neural import ArcFaceEncoder, GfpganEnhancer, InswapperSwapper, SimSwapSwapper
+    from swapline.swap.neural import ArcFaceEncoder, InswapperSwapper, SimSwapSwapper
 
     name = choices.swapper
     if name == "mesh":
-        swapper = MeshSwapper(mesh)
-    else:
-        kind = name if name in registry() else _route_swapper(Path(name), sessions)
-        encoder = ArcFaceEncoder(choices.encoder, store, sessions)
-        if kind.startswith("simswap"):
-            swapper = SimSwapSwapper(name, encoder, "arcface_converter_simswap", store, sessions)
-        elif kind.startswith("inswapper"):
-            swapper = InswapperSwapper(name, encoder, store, sessions)
-        else:
-            raise SwaplineError(f"{name}: not a swapper model (try inswapper_128 or simswap_256)")
-    if choices.enhancer:
-        swapper = EnhancedSwapper(swapper, GfpganEnhancer(choices.enhancer, store, sessions))
-    return swapper
+        return MeshSwapper(mesh)
+    kind = name if name in registry() else _route_swapper(Path(name), sessions)
+    encoder = ArcFaceEncoder(choices.encoder, store, sessions)
+    if kind.startswith("simswap"):
+        return SimSwapSwapper(name, encoder, "arcface_converter_simswap", store, sessions)
+    if kind.startswith("inswapper"):
+        return InswapperSwapper(name, encoder, store, sessions)
+    raise SwaplineError(f"{name}: not a swapper model (try inswapper_128 or simswap_256)")
+
+
+def build_enhancer(choices: ModelChoices, store: ModelStore, sessions: SessionFactory):
+    """The face enhancer run after the swap, or None."""
+    if not choices.enhancer:
+        return None
+    from swapline.swap.neural import GfpganEnhancer
+
+    return GfpganEnhancer(choices.enhancer, store, sessions)
 
 
 def build_identity_encoder(choices: ModelChoices, store: ModelStore, sessions: SessionFactory):
@@ -110,7 +81,3 @@ def build_identity_encoder(choices: ModelChoices, store: ModelStore, sessions: S
 
     # L2 distance of unit ArcFace vectors; 1.1 is a cosine similarity of about 0.4
     return ArcFaceEncoder(choices.identity, store, sessions), 1.1
-
-
-def make_store(choices: ModelChoices) -> ModelStore:
-    return ModelStore(offline=choices.offline)

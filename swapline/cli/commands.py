@@ -1,0 +1,316 @@
+"""One function per command: build settings from the arguments, call the API, print the result."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from swapline.cli.output import DownloadBars, progress, show, show_json, stderr
+from swapline.errors import SwaplineError
+
+
+def _settings(args: argparse.Namespace):
+    from swapline.runtime import RuntimeSettings
+    from swapline.settings import FaceSelection, ModelChoices, SwapSettings, providers_for
+    from swapline.trust import LabelSettings
+
+    chosen = providers_for(getattr(args, "device", None), getattr(args, "providers", None))
+    runtime = RuntimeSettings() if chosen is None else RuntimeSettings(providers=chosen)
+    faces = FaceSelection()
+    if hasattr(args, "faces") and isinstance(args.faces, str):
+        faces = FaceSelection(mode=args.faces, reference=args.reference, max_faces=args.max_faces)
+    return SwapSettings(
+        models=ModelChoices(
+            detector=args.detector,
+            swapper=args.swapper,
+            encoder=args.encoder,
+            enhancer=args.enhancer,
+            identity=args.identity,
+            offline=args.offline,
+        ),
+        runtime=runtime,
+        label=LabelSettings(text=args.label_text, corner=args.label_corner, size=args.label_size, font=args.label_font),
+        faces=faces,
+    )
+
+
+def _store(offline: bool, bars: DownloadBars):
+    from swapline.models.store import ModelStore
+
+    return ModelStore(offline=offline, on_notice=lambda text: stderr.print(text), on_progress=bars)
+
+
+def _session(args: argparse.Namespace, settings=None):
+    """The session for this command; downloads (if any) show a bar and the licence on stderr."""
+    from swapline.session import SwapSession
+
+    settings = settings or _settings(args)
+    bars = DownloadBars()
+    try:
+        return SwapSession(settings, store=_store(settings.models.offline, bars))
+    finally:
+        bars.close()
+
+
+def swap(args: argparse.Namespace) -> int:
+    from swapline.io.video import is_video_path
+
+    if is_video_path(args.target):
+        return swap_video(args)
+    from swapline.pipeline.image_job import swap_image_file
+
+    report = swap_image_file(args.source, args.target, args.output, session=_session(args))
+    if args.json:
+        show_json(report.to_dict())
+    else:
+        show(f"swapped {report.faces_swapped} of {report.faces_found} face(s) -> {report.output}")
+    return 0
+
+
+def swap_video(args: argparse.Namespace) -> int:
+    from swapline.pipeline.video_job import VideoSwapJob
+    from swapline.settings import VideoOptions
+
+    options = VideoOptions(crf=args.crf, preset=args.preset, segment_frames=args.segment_frames)
+    job = VideoSwapJob(_session(args), args.source, args.target, args.output, options)
+    with progress("swapping", enabled=not args.json) as on_progress:
+        report = job.run(on_progress)
+    if args.json:
+        show_json(report.to_dict())
+    else:
+        resumed = f", {report.resumed_segments} segment(s) resumed" if report.resumed_segments else ""
+        show(f"{report.frames} frames at {report.fps:g} fps{resumed} -> {report.output}")
+    return 0
+
+
+def demo(args: argparse.Namespace) -> int:
+    from swapline.demo import run_demo
+
+    with progress("swapping sample faces", enabled=not args.quiet) as on_progress:
+        reports = run_demo(args.out, on_progress)
+    for report in reports:
+        show(f"{Path(report.source).name} -> {Path(report.target).name}: {report.output}")
+    show(f"results written to {args.out.resolve()}")
+    return 0
+
+
+def _live_summary_table(summary: dict):
+    from swapline.bench.report import make_table
+
+    latency = summary["latency_ms"]
+    rows = [
+        ["frames in / out / dropped", f"{summary['frames_in']} / {summary['frames_out']} / {summary['dropped']}"],
+        ["output fps", summary["output_fps"]],
+        [
+            "latency p50 / p95 / p99 / max ms",
+            f"{latency['p50_ms']:.1f} / {latency['p95_ms']:.1f} / {latency['p99_ms']:.1f} / {latency['max_ms']:.1f}",
+        ],
+    ]
+    rows += [
+        [f"  {stage} p50 / p95 ms", f"{h['p50_ms']:.2f} / {h['p95_ms']:.2f}"]
+        for stage, h in summary["stages_ms"].items()
+    ]
+    rows.append(["stopped", summary["stop_reason"]])
+    return make_table("live run", ["", "value"], rows)
+
+
+def _live_frames(args: argparse.Namespace):
+    from swapline.io import read_image
+    from swapline.io.sources import CameraSource, ImageSource, VideoFileSource
+
+    if args.input is not None:
+        frames = VideoFileSource(args.input, fps=args.fps, loop=args.loop)
+        return frames, (frames.width, frames.height)
+    if args.image is not None:
+        still = read_image(args.image).pixels
+        return ImageSource(still, fps=args.fps or 30.0), (still.shape[1], still.shape[0])
+    return CameraSource(args.camera, args.width, args.height, args.fps or 30.0), (args.width, args.height)
+
+
+def _live_sink(args: argparse.Namespace, size: tuple[int, int], fps: float, session):
+    from swapline.io.sinks import NullSink, VideoFileSink, VirtualCameraSink, WindowSink
+
+    if args.sink == "null":
+        return NullSink()
+    if args.sink == "window":
+        return WindowSink(overlay=not args.no_overlay)
+    if args.sink == "vcam":
+        return VirtualCameraSink(size[0], size[1], fps)
+    return VideoFileSink(Path(args.sink), fps=fps, provenance=session.provenance(mode="live"))
+
+
+def live(args: argparse.Namespace) -> int:
+    from swapline.io import read_image
+    from swapline.pipeline.rate import AdaptiveRateSettings
+    from swapline.pipeline.realtime import build_live_pipeline
+    from swapline.settings import LiveOptions
+
+    source_image = read_image(args.source).pixels
+    session = _session(args)
+    frames, size = _live_frames(args)
+    fps = args.fps or getattr(frames, "fps", 30.0)
+    registered = session.register_source(source_image, str(args.source))
+    sink = _live_sink(args, size, fps, session)
+    options = LiveOptions(max_latency_ms=args.max_latency_ms, rate=AdaptiveRateSettings(enabled=not args.no_adaptive))
+    pipeline = build_live_pipeline(session, registered, frames, sink, options, size=size)
+    stats = pipeline.run(duration_s=args.seconds)
+    summary = stats.summary()
+    if args.json:
+        show_json(summary)
+    else:
+        show(_live_summary_table(summary))
+    if stats.error:
+        raise SwaplineError(stats.error)
+    return 0
+
+
+def _write_json(path: Path | None, payload: dict) -> None:
+    from swapline.bench.report import machine_info, write_json
+
+    write_json(path, {"machine": machine_info(), **payload})
+
+
+def bench_quality(args: argparse.Namespace) -> int:
+    from swapline.bench.quality import quality_payload, quality_tables, run_quality
+    from swapline.bench.report import write_json
+
+    with progress("swapping photo pairs") as on_progress:
+        reports = run_quality(args.faces, _settings(args), ablation=args.ablation, on_progress=on_progress)
+    show(*quality_tables(reports))
+    write_json(args.json, quality_payload(reports))
+    return 0
+
+
+def bench_speed(args: argparse.Namespace) -> int:
+    from swapline.bench.speed import run_speed, speed_tables
+
+    with progress("timing stages") as on_progress:
+        result = run_speed(
+            args.source, args.target, repeats=args.repeats, face_px=args.face_px, on_progress=on_progress
+        )
+    show(*speed_tables(result))
+    _write_json(args.json, result)
+    return 0
+
+
+def bench_latency(args: argparse.Namespace) -> int:
+    from swapline.bench.latency import latency_tables, run_latency
+
+    layouts = tuple(args.layouts.split(","))
+    with progress(f"layouts, {args.seconds:g} s each") as on_progress:
+        report = run_latency(
+            args.source,
+            args.input,
+            args.fps,
+            args.seconds,
+            args.stall_ms,
+            args.stall_every,
+            layouts,
+            args.window_s,
+            _settings(args),
+            on_progress=on_progress,
+        )
+    show(*latency_tables(report))
+    _write_json(args.json, report)
+    return 0
+
+
+def bench_video(args: argparse.Namespace) -> int:
+    from swapline.bench.video import run_video_bench, video_tables
+    from swapline.settings import VideoOptions
+
+    options = VideoOptions(preset=args.preset, crf=args.crf)
+    with stderr.status("measuring: decode+encode floor, swap job, still-head jitter"):
+        result = run_video_bench(args.source, args.input, _settings(args), options, args.still)
+    show(*video_tables(result))
+    _write_json(args.json, result)
+    return 0
+
+
+def bench_neural(args: argparse.Namespace) -> int:
+    from swapline.bench.neural import neural_tables, run_neural_bench
+    from swapline.settings import providers_for
+
+    with stderr.status(f"running {args.frames} frames through the stand-in generator"):
+        result = run_neural_bench(args.source, args.target, args.frames, providers_for(providers=args.providers))
+    show(*neural_tables(result))
+    _write_json(args.json, result)
+    return 0
+
+
+def bench_sheet(args: argparse.Namespace) -> int:
+    from swapline.bench.sheet import make_sheet
+
+    with stderr.status("swapping the sheet's pairs"):
+        path = make_sheet(args.faces, args.out)
+    show(f"wrote {path}")
+    return 0
+
+
+def bench_clip(args: argparse.Namespace) -> int:
+    from swapline.bench.clips import make_clip
+
+    try:
+        width, height = (int(v) for v in args.size.lower().split("x"))
+    except ValueError:
+        raise SwaplineError(f"--size must look like 640x480, not {args.size!r}") from None
+    path = make_clip(
+        args.photo, args.out, (width, height), args.fps, args.seconds, args.face_px, args.motion, args.audio_hz
+    )
+    show(f"wrote {path}")
+    return 0
+
+
+def models_list(args: argparse.Namespace) -> int:
+    from swapline.bench.report import make_table
+    from swapline.models import BUILTIN_MODELS, builtin_model_path
+    from swapline.models.registry import registry
+    from swapline.models.store import ModelStore
+
+    rows = [
+        [name, "built in", about, f"{builtin_model_path(name).stat().st_size / 1e6:.1f} MB", "Apache-2.0 (MediaPipe)"]
+        for name, about in BUILTIN_MODELS.items()
+    ]
+    store = ModelStore(offline=True)
+    for name, spec in registry().items():
+        where = "downloaded" if store.path(name).exists() else "not downloaded"
+        rows.append([name, f"{spec.kind}, {where}", spec.description, "", spec.licence])
+    show(make_table("models", ["name", "status", "what", "size", "licence"], rows), f"cache: {store.folder}")
+    return 0
+
+
+def models_fetch(args: argparse.Namespace) -> int:
+    from swapline.models.registry import spec
+
+    bars = DownloadBars()
+    store = _store(args.offline, bars)
+    names = list(args.names)
+    for name in list(names):
+        names.extend(n for n in spec(name).needs if n not in names)
+    try:
+        for name in names:
+            show(f"{name}: {store.fetch(name)}")
+    finally:
+        bars.close()
+    return 0
+
+
+def models_verify(args: argparse.Namespace) -> int:
+    from swapline.models.registry import registry
+    from swapline.models.store import ModelStore
+
+    store = ModelStore(offline=True)
+    names = args.names or [n for n in registry() if store.path(n).exists()]
+    failed = 0
+    for name in names:
+        result = store.verify(name)
+        failed += result != "ok"
+        show(f"{name}: {result}")
+    return 1 if failed else 0
+
+
+def models_path(args: argparse.Namespace) -> int:
+    from swapline.models.store import ModelStore
+
+    show(str(ModelStore(offline=True).path(args.name)))
+    return 0

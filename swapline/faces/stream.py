@@ -1,0 +1,101 @@
+"""Faces over time, shared by video files and live: track, cut detection, hysteresis, select, smooth.
+
+- A hard cut (the picture changes at once) restarts tracking and smoothing, so a face from the
+  last shot is never pasted into the next one.
+- A face that appears mid-shot is swapped only after `confirm_frames` sightings; a tracked face
+  that is missed is held at its last place for up to `hold_frames` frames. Together they stop
+  faces popping in and out in crowd shots.
+- Landmarks of the chosen faces are smoothed with a One Euro filter per track.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from swapline.faces.face import Face
+from swapline.faces.selection import FaceSelector
+from swapline.faces.smoothing import OneEuroFilter, OneEuroSettings
+from swapline.faces.tracker import FaceTracker
+
+_THUMB = (32, 32)
+
+
+class SceneCutDetector:
+    """Flags a frame whose coarse picture differs from the previous frame's by more than a threshold."""
+
+    def __init__(self, threshold: float):
+        self.threshold = threshold
+        self._previous: np.ndarray | None = None
+        self.cuts = 0
+
+    def is_cut(self, image: np.ndarray) -> bool:
+        small = image[:: max(1, image.shape[0] // 128), :: max(1, image.shape[1] // 128)]  # a view, no copy
+        gray = cv2.cvtColor(cv2.resize(small, _THUMB, interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2GRAY)
+        previous, self._previous = self._previous, gray
+        if previous is None or self.threshold <= 0:
+            return False
+        cut = float(cv2.absdiff(gray, previous).mean()) > self.threshold
+        self.cuts += cut
+        return cut
+
+    def reset(self) -> None:
+        self._previous = None
+
+
+class FaceStream:
+    """One video or camera feed: call update() per frame, in order, with the frame's time."""
+
+    def __init__(
+        self,
+        tracker: FaceTracker,
+        selector: FaceSelector,
+        smoothing: OneEuroSettings,
+        scene_cut: float,
+        confirm_frames: int,
+        hold_frames: int,
+    ):
+        self.tracker = tracker
+        self.selector = selector
+        self.smoothing = smoothing
+        self.cuts = SceneCutDetector(scene_cut)
+        self.confirm_frames = confirm_frames
+        self.hold_frames = hold_frames
+        self._filters: dict[int, OneEuroFilter] = {}
+        self._shown: dict[int, Face] = {}  # last face swapped per track: what a held track shows
+
+    def reset(self) -> None:
+        """Start afresh (a new segment or shot): no tracks, no smoothing history."""
+        self.tracker.reset()
+        self.selector.reset()
+        self.cuts.reset()
+        self._filters.clear()
+        self._shown.clear()
+
+    def update(self, image: np.ndarray, time_s: float, timings: dict[str, float] | None = None) -> list[Face]:
+        """The faces to swap in this frame, smoothed."""
+        if self.cuts.is_cut(image):
+            self.tracker.reset()
+            self.selector.reset()
+            self._filters.clear()
+            self._shown.clear()
+        found = self.tracker.update(image, timings)
+        confirmed = {t.track_id for t in self.tracker.tracks if t.from_start or t.hits >= self.confirm_frames}
+        chosen = self.selector.select(image, [f for f in found if f.track_id in confirmed])
+        faces = []
+        for face in chosen:
+            smoother = self._filters.setdefault(face.track_id, OneEuroFilter(self.smoothing))
+            faces.append(face.replace(landmarks=smoother(face.landmarks, time_s)))
+        # held: tracks missed in this frame but not yet dropped keep their last swapped face
+        found_ids = {f.track_id for f in found}
+        held = [
+            self._shown[t.track_id]
+            for t in self.tracker.tracks
+            if t.track_id not in found_ids and t.track_id in self._shown and t.misses <= self.hold_frames
+        ]
+        live_ids = {t.track_id for t in self.tracker.tracks}
+        self._shown = {k: v for k, v in self._shown.items() if k in live_ids}
+        self._shown.update({f.track_id: f for f in faces})
+        for gone in set(self._filters) - live_ids:
+            del self._filters[gone]
+        return faces + held

@@ -1,0 +1,177 @@
+"""SwapSession: the one engine behind stills, video files and live feeds.
+
+Built once from SwapSettings, it owns the models (detector, landmarks, identity encoder, swapper,
+enhancer) and the label. Every mode is a thin loop around three calls:
+
+- register_source(image): the source face, prepared once;
+- faces in a frame: find_faces(image) for a still, or a stream() (tracking, cut detection,
+  hysteresis, smoothing) for video and live, both ending in the same select();
+- compose(frame, faces, source): swap the chosen faces, enhance, stamp the label.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from swapline.components import build_detector, build_enhancer, build_identity_encoder, build_swapper
+from swapline.errors import SwaplineError
+from swapline.faces import AnalyserSettings, FaceAnalyser, FaceMeshLandmarker, FaceTracker, TrackerSettings
+from swapline.faces.face import Face
+from swapline.faces.landmarks import Roi
+from swapline.faces.selection import FaceSelector, ReferenceMatcher
+from swapline.faces.stream import FaceStream
+from swapline.models.store import ModelStore
+from swapline.pipeline.timing import StageTimer
+from swapline.runtime import SessionFactory, shared_sessions
+from swapline.settings import BLAZEFACE, SwapSettings
+from swapline.trust import LabelStamp, provenance_record
+
+log = logging.getLogger("swapline.session")
+
+
+@dataclass
+class FrameResult:
+    faces_found: int
+    faces_swapped: int
+    faces: list[Face]
+
+
+class SwapSession:
+    """Models loaded once; every output it composes carries the label."""
+
+    def __init__(
+        self,
+        settings: SwapSettings | None = None,
+        sessions: SessionFactory | None = None,
+        store: ModelStore | None = None,
+    ):
+        """store: where registry models come from (give one with progress/notice callbacks)."""
+        self.settings = s = settings or SwapSettings()
+        self.sessions = sessions or shared_sessions(s.runtime)
+        self.store = store or ModelStore(offline=s.models.offline)
+        self.detector = build_detector(s.models, s.detector, self.store, self.sessions)
+        # Stills also scan tiles for small faces (BlazeFace only; the others see 640 px anyway).
+        still_detector = self.detector
+        if s.models.detector in BLAZEFACE:
+            still_detector = build_detector(s.models, replace(s.detector, tiles=True), self.store, self.sessions)
+        self.landmarker = FaceMeshLandmarker(self.sessions)
+        self.analyser = FaceAnalyser(AnalyserSettings(detector=s.detector), self.sessions, still_detector)
+        self._swapper = build_swapper(s.models, s.swapper, self.store, self.sessions)
+        # thermal light mode: the mesh swapper without its costliest step
+        self._light_swapper = (
+            build_swapper(s.models, replace(s.swapper, match_lighting=False), self.store, self.sessions)
+            if s.models.swapper == "mesh"
+            else self._swapper
+        )
+        self._enhancer = build_enhancer(s.models, self.store, self.sessions)
+        self.label = LabelStamp(s.label)
+        self._matcher = self._reference_matcher() if s.faces.mode == "reference" else None
+
+    # -- the source and the faces --------------------------------------------------------------
+
+    @property
+    def swapper_name(self) -> str:
+        return self._swapper.name + (f"+{self._enhancer.name}" if self._enhancer else "")
+
+    def find_faces(self, image: np.ndarray) -> list[Face]:
+        """Every face in a still, with landmarks, largest first."""
+        return self.analyser.faces(image)
+
+    def register_source(self, image: np.ndarray, name: str = "source"):
+        """The largest face of the source photo, prepared once for every frame after."""
+        faces = self.find_faces(image)
+        if not faces:
+            raise SwaplineError(f"{name}: no face found in the source image")
+        return self._swapper.register(image, faces[0])
+
+    def _reference_matcher(self) -> ReferenceMatcher:
+        from swapline.io import read_image
+
+        path = self.settings.faces.reference
+        image = read_image(path).pixels
+        faces = self.find_faces(image)
+        if not faces:
+            raise SwaplineError(f"{path}: no face found in the reference")
+        encoder, threshold = build_identity_encoder(self.settings.models, self.store, self.sessions)
+        return ReferenceMatcher(encoder, encoder.encode(image, faces[0]), threshold)
+
+    def selector(self) -> FaceSelector:
+        """A selector with its own memory of per-track decisions (one per stream)."""
+        faces = self.settings.faces
+        return FaceSelector(faces.mode, faces.max_faces, self._matcher.fresh() if self._matcher else None)
+
+    def select(self, image: np.ndarray, faces: list[Face]) -> list[Face]:
+        """The faces of a still to swap (all, largest or the reference person)."""
+        return self.selector().select(image, faces)
+
+    def stream(self) -> FaceStream:
+        """Faces over time for one video or camera feed; the models are shared, the state is not."""
+        s = self.settings
+        tracker = FaceTracker(
+            self.detector,
+            self.landmarker,
+            TrackerSettings(max_faces=s.faces.max_faces, max_misses=s.faces.hold_frames),
+        )
+        return FaceStream(
+            tracker, self.selector(), s.smoothing, s.scene_cut, s.faces.confirm_frames, s.faces.hold_frames
+        )
+
+    # -- the output ----------------------------------------------------------------------------
+
+    def compose(
+        self,
+        frame: np.ndarray,
+        faces: list[Face],
+        source,
+        alpha: np.ndarray | None = None,
+        light: bool = False,
+        timings: dict[str, float] | None = None,
+    ) -> int:
+        """Swap the chosen faces (in place), enhance them, stamp the label; returns faces swapped."""
+        timer = StageTimer()
+        swapper = self._light_swapper if light else self._swapper
+        swapped = 0
+        with timer.stage("swap"):
+            for face in faces:
+                if swapper.swap(frame, face, source):
+                    swapped += 1
+                    if self._enhancer is not None:
+                        self._enhancer.enhance(frame, face)
+        with timer.stage("label"):
+            self.label.apply(frame, alpha)
+        if timings is not None:
+            timings.update(timer.ms)
+        return swapped
+
+    def swap_frame(
+        self, frame: np.ndarray, source, alpha: np.ndarray | None = None, timer: StageTimer | None = None
+    ) -> FrameResult:
+        """A still: find, select, compose (in place). The label is never skipped."""
+        timer = timer or StageTimer()
+        with timer.stage("detect+landmarks"):
+            faces = self.find_faces(frame)
+        chosen = self.select(frame, faces)
+        timings: dict[str, float] = {}
+        swapped = self.compose(frame, chosen, source, alpha, timings=timings)
+        for name, ms in timings.items():
+            timer.ms[name] = timer.ms.get(name, 0.0) + ms
+        return FrameResult(faces_found=len(faces), faces_swapped=swapped, faces=faces)
+
+    def provenance(self, **extra: object) -> dict:
+        """The provenance record written into every output's metadata."""
+        return provenance_record(
+            method=f"face swap ({self.swapper_name})", label_text=self.settings.label.text, **extra
+        )
+
+    def warm_up(self, width: int = 640, height: int = 480) -> None:
+        """First model calls allocate and plan (and on a GPU initialise CUDA): do them before frames flow."""
+        blank = np.zeros((height, width, 3), np.uint8)
+        self.detector.detect(blank)
+        self.landmarker.run(blank, Roi(width / 2, height / 2, min(width, height) / 2, 0.0))
+        warm = getattr(self._swapper, "warm_up", None)
+        if warm is not None:
+            warm()
+        self.label.apply(blank)

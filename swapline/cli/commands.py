@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
+from collections.abc import Iterator
 from pathlib import Path
 
 from swapline.cli.output import DownloadBars, progress, show, show_json, stderr
@@ -139,6 +142,26 @@ def _live_sink(args: argparse.Namespace, size: tuple[int, int], fps: float, sess
     return VideoFileSink(Path(args.sink), fps=fps, provenance=session.provenance(mode="live"))
 
 
+@contextlib.contextmanager
+def _finish_on_signals(pipeline) -> Iterator[None]:
+    """Ctrl-C or SIGTERM end a live run cleanly (recording closed, summary printed); a third aborts."""
+    received = 0
+
+    def handler(signum, frame) -> None:
+        nonlocal received
+        received += 1
+        if received >= 3:
+            raise KeyboardInterrupt
+        pipeline.stop("interrupted")
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
 def live(args: argparse.Namespace) -> int:
     from swapline.io import read_image
     from swapline.pipeline.rate import AdaptiveRateSettings
@@ -153,7 +176,8 @@ def live(args: argparse.Namespace) -> int:
     sink = _live_sink(args, size, fps, session)
     options = LiveOptions(max_latency_ms=args.max_latency_ms, rate=AdaptiveRateSettings(enabled=not args.no_adaptive))
     pipeline = build_live_pipeline(session, registered, frames, sink, options, size=size)
-    stats = pipeline.run(duration_s=args.seconds)
+    with _finish_on_signals(pipeline):
+        stats = pipeline.run(duration_s=args.seconds)
     summary = stats.summary()
     if args.json:
         show_json(summary)

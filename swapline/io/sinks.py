@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
 from fractions import Fraction
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import cv2
 import numpy as np
 
 from swapline.errors import SwaplineError
+from swapline.io.atomic import clean_stale_temporaries, temporary_sibling
 from swapline.io.paths import check_output_path
 from swapline.io.video import OUTPUT_FORMATS, PROVENANCE_TAG
 
@@ -117,9 +117,8 @@ class VideoFileSink:
         import av
 
         self.path = check_output_path(path, [], OUTPUT_FORMATS, "recording")
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=self.path.suffix, dir=self.path.parent)
-        os.close(fd)
-        self._tmp = Path(tmp)
+        clean_stale_temporaries(self.path, self.path.suffix)  # left by a recording that was killed
+        self._tmp = temporary_sibling(self.path, self.path.suffix)  # the usual file mode, not 0600
         self._av = av
         self._container = av.open(str(self._tmp), mode="w", format=OUTPUT_FORMATS[self.path.suffix.lower()])
         if provenance is not None:

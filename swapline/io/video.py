@@ -8,6 +8,7 @@ by repeating the last column or row.
 
 from __future__ import annotations
 
+import errno
 import json
 from dataclasses import dataclass
 from fractions import Fraction
@@ -181,7 +182,9 @@ class SegmentWriter:
             for packet in self._stream.encode(frame):
                 self._container.mux(packet)
         except self._av.error.FFmpegError as exc:
-            raise SwaplineError(f"{self.path}: the H.264 encoder refused the settings ({exc})") from exc
+            if exc.errno in (errno.EINVAL, errno.ENOSYS):
+                raise SwaplineError(f"{self.path}: the H.264 encoder refused the settings ({exc})") from exc
+            raise  # a write failure (disk full, folder gone): the job says what it means
         self.frames += 1
 
     def close(self) -> None:
@@ -254,3 +257,27 @@ def read_video_provenance(path: Path | str) -> dict | None:
     except json.JSONDecodeError:
         return None
     return record if isinstance(record, dict) and record.get("ai_generated") else None
+
+
+def segment_is_whole(path: Path, frames: int) -> bool:
+    """Does this finished segment hold `frames` packets and decode from its last keyframe on?
+
+    Cheap enough to run on every resume: packets are only counted, and only the last group of
+    pictures is decoded. A segment cut short by a power loss fails one or the other.
+    """
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            packets = [p for p in container.demux(stream) if p.size]
+            if len(packets) != frames:
+                return False
+            last_key = max((i for i, p in enumerate(packets) if p.is_keyframe), default=None)
+            if last_key is None:
+                return False
+            decoded = sum(len(stream.decode(p)) for p in packets[last_key:])
+            decoded += len(stream.decode(None))
+            return decoded == frames - last_key
+    except (av.error.FFmpegError, OSError, IndexError, ValueError):
+        return False

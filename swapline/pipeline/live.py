@@ -96,7 +96,10 @@ class LivePipeline:
         self._queues = [StageQueue(self.options.queue_size) for _ in stages]
         self._lock = threading.Lock()
 
-    def stop(self) -> None:
+    def stop(self, reason: str = "") -> None:
+        """Ask the run to end (from any thread or a signal handler); the sink is still closed cleanly."""
+        if reason and not self.stats.stop_reason:
+            self.stats.stop_reason = reason
         self._stop.set()
 
     def _stale(self, frame: Frame, where: str) -> bool:

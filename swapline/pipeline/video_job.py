@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import threading
 import time
 from collections import deque
@@ -128,7 +129,17 @@ class VideoSwapJob:
         self.registered = session.register_source(read_image(self.source).pixels, str(self.source))
         inputs = [self.target, self.source] + ([Path(reference)] if reference else [])
         shaping = (session.settings, self.options.crf, self.options.preset, self.options.segment_frames)
-        self.store = SegmentStore(self.output, fingerprint(inputs, shaping))
+        try:
+            self.store = SegmentStore(self.output, fingerprint(inputs, shaping))
+        except OSError as exc:
+            raise SwaplineError(f"{self.output}: cannot write in {self.output.parent} ({exc.strerror or exc})") from exc
+
+    def _write_error(self, exc: OSError) -> SwaplineError:
+        """One line for a failed write; what is finished stays for the next run."""
+        kept = len(self.store.finished())
+        if exc.errno == errno.ENOSPC:
+            return SwaplineError(f"disk full while writing {self.output}; {kept} segment(s) kept, run again to resume")
+        return SwaplineError(f"{self.output}: cannot write ({exc.strerror or exc}); {kept} segment(s) kept")
 
     def _compose(self, image: np.ndarray, faces: list) -> tuple[np.ndarray, int, float]:
         start = time.perf_counter()
@@ -136,6 +147,15 @@ class VideoSwapJob:
         return image, swapped, (time.perf_counter() - start) * 1000.0
 
     def run(self, on_progress: ProgressCallback | None = None) -> VideoReport:
+        """Process and join; the work folder's lock is held until this returns."""
+        try:
+            return self._run(on_progress)
+        except OSError as exc:
+            raise self._write_error(exc) from exc
+        finally:
+            self.store.close()
+
+    def _run(self, on_progress: ProgressCallback | None) -> VideoReport:
         info, options, store = self.info, self.options, self.store
         total = info.frames or int(round(info.duration_s * info.fps)) or None
         frames = StageQueue(size=8)

@@ -4,7 +4,12 @@ The Python API: `SwapSession` (models loaded once; register a source, compose fr
 `SwapSettings` and its parts, and `swap_image_file` for file-to-file stills.
 """
 
+import logging
+
 __version__ = "0.1.0"
+
+# A library stays silent unless its user configures logging (the CLI does).
+logging.getLogger("swapline").addHandler(logging.NullHandler())
 
 _API = {
     "SwapSession": "swapline.session",

@@ -80,22 +80,24 @@ class FaceStream:
             self._filters.clear()
             self._shown.clear()
         found = self.tracker.update(image, timings)
-        confirmed = {t.track_id for t in self.tracker.tracks if t.from_start or t.hits >= self.confirm_frames}
-        chosen = self.selector.select(image, [f for f in found if f.track_id in confirmed])
-        faces = []
-        for face in chosen:
-            smoother = self._filters.setdefault(face.track_id, OneEuroFilter(self.smoothing))
-            faces.append(face.replace(landmarks=smoother(face.landmarks, time_s)))
-        # held: tracks missed in this frame but not yet dropped keep their last swapped face
         found_ids = {f.track_id for f in found}
+        confirmed = {t.track_id for t in self.tracker.tracks if t.from_start or t.hits >= self.confirm_frames}
+        # held: tracks missed in this frame but not yet dropped show their last swapped face
         held = [
             self._shown[t.track_id]
             for t in self.tracker.tracks
             if t.track_id not in found_ids and t.track_id in self._shown and t.misses <= self.hold_frames
         ]
+        candidates = [f for f in found if f.track_id in confirmed] + held
+        faces = []
+        for face in self.selector.select(image, candidates):
+            if face.track_id in found_ids:
+                smoother = self._filters.setdefault(face.track_id, OneEuroFilter(self.smoothing))
+                face = face.replace(landmarks=smoother(face.landmarks, time_s))
+            faces.append(face)
         live_ids = {t.track_id for t in self.tracker.tracks}
         self._shown = {k: v for k, v in self._shown.items() if k in live_ids}
         self._shown.update({f.track_id: f for f in faces})
         for gone in set(self._filters) - live_ids:
             del self._filters[gone]
-        return faces + held
+        return faces

@@ -33,7 +33,8 @@ def swap_image_file(
     session: SwapSession | None = None,
 ) -> ImageSwapReport:
     source, target, output = Path(source), Path(target), Path(output)
-    references = [settings.faces.reference] if settings is not None else []
+    chosen = session.settings if session is not None else settings
+    references = [chosen.faces.reference] if chosen is not None and chosen.faces.reference else []
     check_output_path(output, [source, target, *references])
     timer = StageTimer()
     with timer.stage("read"):

@@ -17,6 +17,8 @@ def _settings(args: argparse.Namespace):
     from swapline.settings import FaceSelection, ModelChoices, SwapSettings, providers_for
     from swapline.trust import LabelSettings
 
+    if args.label_text is not None:
+        raise SwaplineError("the label text cannot be changed; --label-language adds a translated line")
     chosen = providers_for(getattr(args, "device", None), getattr(args, "providers", None))
     runtime = RuntimeSettings() if chosen is None else RuntimeSettings(providers=chosen)
     faces = FaceSelection()
@@ -32,7 +34,9 @@ def _settings(args: argparse.Namespace):
             offline=args.offline,
         ),
         runtime=runtime,
-        label=LabelSettings(text=args.label_text, corner=args.label_corner, size=args.label_size, font=args.label_font),
+        label=LabelSettings(
+            language=args.label_language, corner=args.label_corner, size=args.label_size, font=args.label_font
+        ),
         faces=faces,
     )
 

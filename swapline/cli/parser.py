@@ -17,14 +17,15 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _add_label_options(parser: argparse.ArgumentParser) -> None:
-    from swapline.trust.label import CORNERS, LabelSettings
+    from swapline.trust.label import CORE_TEXT, CORNERS, TRANSLATIONS, LabelSettings
 
     default = LabelSettings()
-    group = parser.add_argument_group("AI-generated label (always drawn)")
-    group.add_argument("--label-text", default=default.text, help="label text (default: %(default)s)")
-    group.add_argument("--label-corner", default=default.corner, choices=CORNERS)
-    group.add_argument("--label-size", type=float, default=default.size, help="text height / shorter image side")
+    group = parser.add_argument_group(f"AI-generated label (always drawn: {CORE_TEXT!r})")
+    group.add_argument("--label-language", choices=tuple(TRANSLATIONS), help="add a line in this language")
+    group.add_argument("--label-corner", default=default.corner, choices=CORNERS, help="a copy also goes opposite")
+    group.add_argument("--label-size", type=float, default=default.size, help="text height / shorter side, >= 0.03")
     group.add_argument("--label-font", type=Path, default=None, help="a TrueType font for other scripts")
+    group.add_argument("--label-text", help=argparse.SUPPRESS)  # refused with a clear message
 
 
 def _add_session_options(parser: argparse.ArgumentParser, detector: str, faces: bool = True) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 
@@ -165,6 +166,22 @@ class SwapSession:
         return provenance_record(
             method=f"face swap ({self.swapper_name})", label_text=self.settings.label.text, **extra
         )
+
+    def sign(self, output: Path, ingredients: list[Path]) -> Path | None:
+        """Add C2PA Content Credentials to a finished output file; None when signing is off or unavailable."""
+        from swapline.trust.credentials import credentials_available, sign_file
+
+        chosen = self.settings.credentials
+        if chosen is None:
+            return None
+        if not credentials_available() and chosen.cert_chain is None:
+            if not SwapSession._unsigned_said:
+                log.warning("outputs are not C2PA-signed: pip install 'swapline[c2pa]' to add Content Credentials")
+                SwapSession._unsigned_said = True
+            return None
+        return sign_file(output, [p for p in ingredients if p is not None], chosen)
+
+    _unsigned_said = False  # the missing-extra notice is given once per process
 
     def warm_up(self, width: int = 640, height: int = 480) -> None:
         """First model calls allocate and plan (and on a GPU initialise CUDA): do them before frames flow."""

@@ -18,6 +18,7 @@ from swapline.pipeline.thermal import ThermalSettings
 from swapline.runtime import RuntimeSettings
 from swapline.swap import MeshSwapSettings
 from swapline.trust import LabelSettings
+from swapline.trust.c2pa.settings import CredentialSettings
 
 BLAZEFACE = ("full", "short")
 FACE_MODES = ("all", "largest", "reference")
@@ -83,6 +84,9 @@ class SwapSettings:
     # Streams: mean absolute change of a 32x32 grey thumbnail (0-255) above which a frame is a
     # hard cut; tracks and smoothing restart there.
     scene_cut: float = 30.0
+    # C2PA signing of every output file (None: off). Without the 'c2pa' extra and with no
+    # certificate of the user's, outputs are left unsigned and the log says so once.
+    credentials: CredentialSettings | None = field(default_factory=CredentialSettings)
 
 
 @dataclass(frozen=True)

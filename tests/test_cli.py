@@ -9,7 +9,8 @@ import pytest
 from PIL import Image
 
 from swapline.io import read_image, read_provenance
-from swapline.trust import has_label
+from swapline.trust import LabelSettings, has_label
+from swapline.trust.label import render_label
 from tests.conftest import DATA
 
 
@@ -40,7 +41,12 @@ def test_rgba_target_keeps_transparency(tmp_path):
     out = tmp_path / "out.webp"
     assert run("swap", "-s", DATA / "obama.jpg", "-t", target, "-o", out).returncode == 0
     loaded = read_image(out)
-    assert loaded.alpha is not None and loaded.alpha[:20].max() == 0 and has_label(loaded.pixels)
+    assert loaded.alpha is not None and has_label(loaded.pixels)
+    h, w = loaded.alpha.shape
+    label = render_label(LabelSettings(), w, h, "top-left")  # the label's second copy is opaque
+    band = loaded.alpha[:20].copy()
+    band[: label.y + label.alpha.shape[0], : label.x + label.alpha.shape[1]] = 0
+    assert band.max() == 0 and loaded.alpha[:20, : label.x + label.alpha.shape[1]].max() == 255
 
 
 def _blank(tmp_path):

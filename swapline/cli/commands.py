@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,10 +17,18 @@ def _settings(args: argparse.Namespace):
     from swapline.runtime import RuntimeSettings
     from swapline.settings import FaceSelection, ModelChoices, SwapSettings, providers_for
     from swapline.trust import LabelSettings
+    from swapline.trust.credentials import CredentialSettings
 
     if args.label_text is not None:
         raise SwaplineError("the label text cannot be changed; --label-language adds a translated line")
     chosen = providers_for(getattr(args, "device", None), getattr(args, "providers", None))
+    credentials = None
+    if not getattr(args, "no_c2pa", False):
+        cert = args.c2pa_cert or os.environ.get("SWAPLINE_C2PA_CERT")
+        key = args.c2pa_key or os.environ.get("SWAPLINE_C2PA_KEY")
+        credentials = CredentialSettings(
+            cert_chain=Path(cert) if cert else None, private_key=Path(key) if key else None, tsa_url=args.c2pa_tsa
+        )
     runtime = RuntimeSettings() if chosen is None else RuntimeSettings(providers=chosen)
     faces = FaceSelection()
     if hasattr(args, "faces") and isinstance(args.faces, str):
@@ -38,6 +47,7 @@ def _settings(args: argparse.Namespace):
             language=args.label_language, corner=args.label_corner, size=args.label_size, font=args.label_font
         ),
         faces=faces,
+        credentials=credentials,
     )
 
 
@@ -182,6 +192,8 @@ def live(args: argparse.Namespace) -> int:
     pipeline = build_live_pipeline(session, registered, frames, sink, options, size=size)
     with _finish_on_signals(pipeline):
         stats = pipeline.run(duration_s=args.seconds)
+    if getattr(sink, "frames", 0) and sink.path.exists():  # a finished recording gets its credentials
+        session.sign(sink.path, [args.source])
     summary = stats.summary()
     if args.json:
         show_json(summary)
@@ -296,14 +308,26 @@ def models_list(args: argparse.Namespace) -> int:
     from swapline.models.store import ModelStore
 
     rows = [
-        [name, "built in", about, f"{builtin_model_path(name).stat().st_size / 1e6:.1f} MB", "Apache-2.0 (MediaPipe)"]
+        [
+            name,
+            "built in",
+            about,
+            f"{builtin_model_path(name).stat().st_size / 1e6:.1f} MB",
+            "shipped in the package",
+            "Apache-2.0 (MediaPipe)",
+        ]
         for name, about in BUILTIN_MODELS.items()
     ]
     store = ModelStore(offline=True)
     for name, spec in registry().items():
         where = "downloaded" if store.path(name).exists() else "not downloaded"
-        rows.append([name, f"{spec.kind}, {where}", spec.description, "", spec.licence])
-    show(make_table("models", ["name", "status", "what", "size", "licence"], rows), f"cache: {store.folder}")
+        checked = spec.trust()
+        recorded = None if spec.fully_pinned else store.recorded_hash(name)
+        if recorded:
+            checked += f"; recorded {recorded[:8]}…"
+        rows.append([name, f"{spec.kind}, {where}", spec.description, "", checked, spec.licence])
+    columns = ["name", "status", "what", "size", "checked against", "licence"]
+    show(make_table("models", columns, rows), f"cache: {store.folder}")
     return 0
 
 

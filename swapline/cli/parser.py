@@ -53,6 +53,11 @@ def _add_session_options(parser: argparse.ArgumentParser, detector: str, faces: 
         chosen.add_argument("--reference", type=Path, help="with --faces reference: a photo of the person to replace")
         chosen.add_argument("--max-faces", type=int, default=4, help="most faces swapped per frame")
     _add_label_options(parser)
+    signing = parser.add_argument_group("C2PA Content Credentials (the 'c2pa' extra)")
+    signing.add_argument("--c2pa-cert", type=Path, help="your certificate chain (PEM); default: a local CA")
+    signing.add_argument("--c2pa-key", type=Path, help="its private key (PEM)")
+    signing.add_argument("--c2pa-tsa", help="a time-stamp authority URL (default: none, offline)")
+    signing.add_argument("--no-c2pa", action="store_true", help="do not sign outputs")
 
 
 def build_parser() -> argparse.ArgumentParser:

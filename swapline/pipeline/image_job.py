@@ -51,6 +51,8 @@ def swap_image_file(
         raise SwaplineError(f"{target}: no face found in the target image")
     with timer.stage("write"):
         write_image(output, frame, alpha, provenance=session.provenance(faces_swapped=result.faces_swapped))
+    with timer.stage("sign"):
+        session.sign(output, [source, target])
     return ImageSwapReport(
         source=str(source),
         target=str(target),

@@ -226,6 +226,7 @@ class VideoSwapJob:
         record = self.session.provenance(input=self.target.name, frames=count["frames"])
         with atomic_output(self.output) as tmp:
             join_segments([store.segment_path(k) for k in segments], info, self.output, tmp, provenance=record)
+        self.session.sign(self.output, [self.source, self.target])
         store.remove()
         elapsed = time.monotonic() - started
         processed = max(1, count["processed"])

@@ -114,7 +114,7 @@ class SwapSession:
         tracker = FaceTracker(
             self.detector,
             self.landmarker,
-            TrackerSettings(max_faces=s.faces.max_faces, max_misses=s.faces.hold_frames),
+            TrackerSettings(max_faces=s.faces.max_faces or s.detector.max_faces, max_misses=s.faces.hold_frames),
         )
         return FaceStream(
             tracker, self.selector(), s.smoothing, s.scene_cut, s.faces.confirm_frames, s.faces.hold_frames

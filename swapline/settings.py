@@ -52,7 +52,7 @@ class FaceSelection:
 
     mode: str = "all"  # all | largest | reference
     reference: Path | None = None  # a photo of the person to replace (mode "reference")
-    max_faces: int = 4  # faces tracked per frame (streams) and swapped per image
+    max_faces: int | None = None  # most faces swapped per frame; None: every face found
     # Streams: a face that appears mid-shot is swapped once seen this many frames (no pop-in
     # from a one-frame false detection); faces present when a shot starts are swapped at once.
     confirm_frames: int = 3
@@ -65,7 +65,7 @@ class FaceSelection:
             raise SwaplineError(f"faces must be one of {', '.join(FACE_MODES)}, not {self.mode!r}")
         if self.mode == "reference" and self.reference is None:
             raise SwaplineError("faces 'reference' needs a reference photo (--reference PHOTO)")
-        if self.max_faces < 1:
+        if self.max_faces is not None and self.max_faces < 1:
             raise SwaplineError(f"max faces must be at least 1, not {self.max_faces}")
 
 

@@ -149,3 +149,22 @@ def make_clip(
         raise SwaplineError(f"{photo_path}: no face found to build a clip around")
     frames = render_frames(photo, faces[0].box, tuple(size), fps, seconds, face_px, motion)
     return write_clip(frames, out, fps, tuple(size), audio_hz=audio_hz, seconds=seconds)
+
+
+def many_face_frames(photo: np.ndarray, face_box, size, fps: float, seconds: float, count: int, motion: float = 0.3):
+    """count copies of the photo's face in a grid (as many columns as fit a 16:9 layout), each
+    swaying on its own phase: a crowd for the many-faces benchmark."""
+    w, h = size
+    cols = max(1, math.ceil(math.sqrt(count * w / h)))
+    rows = math.ceil(count / cols)
+    cell = (w // cols, h // rows)
+    face_px = min(cell) / 2.2
+    for index in range(int(round(fps * seconds))):
+        frame = np.zeros((h, w, 3), np.uint8)
+        for k in range(count):
+            r, c = divmod(k, cols)
+            t = index / fps + 0.7 * k
+            matrix = face_frame_matrix(face_box, cell, face_px, t, motion)
+            part = cv2.warpAffine(photo, matrix, cell, borderMode=cv2.BORDER_REPLICATE)
+            frame[r * cell[1] : (r + 1) * cell[1], c * cell[0] : (c + 1) * cell[0]] = part
+        yield frame

@@ -233,6 +233,16 @@ def bench_speed(args: argparse.Namespace) -> int:
     return 0
 
 
+def bench_scale(args: argparse.Namespace) -> int:
+    from swapline.bench.scale import run_scale_bench, scale_tables
+
+    with progress("scale benchmark") as on_progress:
+        result = run_scale_bench(args.source, args.target, repeats=args.repeats, on_progress=on_progress)
+    show(*scale_tables(result))
+    _write_json(args.json, result)
+    return 0
+
+
 def bench_latency(args: argparse.Namespace) -> int:
     from swapline.bench.latency import latency_tables, run_latency
 

@@ -51,7 +51,7 @@ def _add_session_options(parser: argparse.ArgumentParser, detector: str, faces: 
             "--faces", choices=FACE_MODES, default="all", help="all, the largest, or a reference person"
         )
         chosen.add_argument("--reference", type=Path, help="with --faces reference: a photo of the person to replace")
-        chosen.add_argument("--max-faces", type=int, default=4, help="most faces swapped per frame")
+        chosen.add_argument("--max-faces", type=int, default=None, help="most faces swapped per frame (default: all)")
     _add_label_options(parser)
     signing = parser.add_argument_group("C2PA Content Credentials (the 'c2pa' extra)")
     signing.add_argument("--c2pa-cert", type=Path, help="your certificate chain (PEM); default: a local CA")
@@ -118,6 +118,13 @@ def build_parser() -> argparse.ArgumentParser:
     speed.add_argument("--face-px", type=int, default=200, help="face width in the frame")
     speed.add_argument("--json", type=Path, help="also write the results here")
     speed.set_defaults(func=commands.bench_speed)
+
+    scale = bench.add_parser("scale", help="cost by face size, image size and 4K tracking")
+    scale.add_argument("--source", type=Path, required=True)
+    scale.add_argument("--target", type=Path, required=True)
+    scale.add_argument("--repeats", type=int, default=15)
+    scale.add_argument("--json", type=Path, help="also write the results here")
+    scale.set_defaults(func=commands.bench_scale)
 
     latency = bench.add_parser("latency", help="live pipeline latency vs the serial baseline")
     latency.add_argument("--source", type=Path, required=True, help="photo of the face to use")

@@ -39,6 +39,9 @@ class DetectorSettings:
     # Stills only: also scan overlapping tiles so small faces in big photos are found.
     tiles: bool = False
     max_faces: int = 16
+    # Tiles are scanned only where skin-coloured pixels are left unexplained by the faces the
+    # full-frame pass found: this share of a tile, at least (colour images only).
+    tile_min_skin: float = 0.001
 
 
 @functools.cache
@@ -51,6 +54,29 @@ def anchor_centers(input_size: int, layers: tuple[tuple[int, int], ...]) -> np.n
         grid = np.stack([(xs + 0.5) / cells, (ys + 0.5) / cells], axis=-1).reshape(-1, 1, 2)
         centers.append(np.repeat(grid, per_cell, axis=1).reshape(-1, 2))
     return np.concatenate(centers).astype(np.float32)
+
+
+def halve(image: np.ndarray) -> np.ndarray:
+    """Half size by 2x2 averaging: INTER_AREA at exactly 2x is a fast path (3x a pyrDown)."""
+    h, w = image.shape[0] // 2 * 2, image.shape[1] // 2 * 2
+    return cv2.resize(image[:h, :w], (w // 2, h // 2), interpolation=cv2.INTER_AREA)
+
+
+def halve_down_to(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """image halved while it stays at least twice (width, height): anti-aliasing on the cheap."""
+    while image.shape[1] >= 2 * width and image.shape[0] >= 2 * height:
+        image = halve(image)
+    return image
+
+
+def skin_map(image: np.ndarray) -> np.ndarray | None:
+    """uint8 0/1 map of skin-coloured pixels (a broad YCrCb range, any ethnicity, any light
+    that is not strongly coloured); None for a grey image, where colour says nothing."""
+    ycrcb = cv2.cvtColor(image, cv2.COLOR_BGR2YCrCb)
+    chroma = np.abs(ycrcb[..., 1:].astype(np.int16) - 128)
+    if float(chroma.mean()) < 2.0:
+        return None
+    return cv2.inRange(ycrcb, (20, 133, 77), (255, 180, 130)) // 255
 
 
 def box_iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
@@ -110,10 +136,7 @@ class BlazeFaceDetector:
         scale = size / max(h, w)
         nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
         pad_x, pad_y = (size - nw) // 2, (size - nh) // 2
-        small = image
-        while small.shape[1] >= 2 * nw and small.shape[0] >= 2 * nh:
-            small = cv2.pyrDown(small)  # cheap anti-aliasing; INTER_AREA at odd ratios is slow
-        small = cv2.resize(small, (nw, nh), interpolation=cv2.INTER_LINEAR)
+        small = cv2.resize(halve_down_to(image, nw, nh), (nw, nh), interpolation=cv2.INTER_LINEAR)
         tensor = self._tensor
         tensor.fill(0.0)
         rgb = small[:, :, ::-1].transpose(2, 0, 1).astype(np.float32)
@@ -148,12 +171,40 @@ class BlazeFaceDetector:
         ys = list(range(0, max(1, h - side), step)) + [max(0, h - side)]
         return [(x, y, side) for y in sorted(set(ys)) for x in sorted(set(xs))]
 
+    def _tiles_to_scan(self, image: np.ndarray, found: np.ndarray) -> list[tuple[int, int, int]]:
+        """The tiles worth a pass: those with skin-coloured pixels the full-frame pass's faces
+        (found: (N, 4) boxes) do not explain. A tile of sky, wall or one big face is skipped."""
+        h, w = image.shape[:2]
+        tiles = self._tiles(h, w)
+        if not tiles:
+            return []
+        small = halve_down_to(image, max(64, w // 16), max(64, h // 16))
+        skin = skin_map(small)
+        if skin is None:
+            return tiles
+        f = small.shape[1] / w
+        for box in found:  # a found face, its neck and hairline: nothing small hides there
+            x0, y0, x1, y1 = box
+            bw, bh = x1 - x0, y1 - y0
+            r = np.round(np.array([x0 - 0.3 * bw, y0 - 0.3 * bh, x1 + 0.3 * bw, y1 + 1.0 * bh]) * f).astype(int)
+            skin[max(0, r[1]) : max(0, r[3]), max(0, r[0]) : max(0, r[2])] = 0
+        integral = cv2.integral(skin)
+        keep = []
+        for x, y, side in tiles:
+            a0, b0 = int(x * f), int(y * f)
+            a1, b1 = min(skin.shape[1], int((x + side) * f)), min(skin.shape[0], int((y + side) * f))
+            count = integral[b1, a1] - integral[b0, a1] - integral[b1, a0] + integral[b0, a0]
+            if count >= self.settings.tile_min_skin * max(1, (a1 - a0) * (b1 - b0)):
+                keep.append((x, y, side))
+        return keep
+
     def detect(self, image: np.ndarray) -> list[Face]:
+        """Faces, largest first. With tiles: one full-frame pass, then tiles only where a face
+        too small for that pass may be (see _tiles_to_scan), so the cost follows the content."""
         boxes, keypoints, scores = self._run_square(image)
         parts = [(boxes, keypoints, scores)]
         if self.settings.tiles:
-            h, w = image.shape[:2]
-            for x, y, side in self._tiles(h, w):
+            for x, y, side in self._tiles_to_scan(image, boxes):
                 b, k, s = self._run_square(image[y : y + side, x : x + side])
                 shift = np.array([x, y], np.float32)
                 parts.append((b + np.tile(shift, 2), k + shift, s))

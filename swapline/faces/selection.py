@@ -39,7 +39,7 @@ class ReferenceMatcher:
 class FaceSelector:
     """Picks the faces to swap from the faces found, by the session's FaceSelection mode."""
 
-    def __init__(self, mode: str, max_faces: int, matcher: ReferenceMatcher | None = None):
+    def __init__(self, mode: str, max_faces: int | None, matcher: ReferenceMatcher | None = None):
         self.mode = mode
         self.max_faces = max_faces
         self.matcher = matcher

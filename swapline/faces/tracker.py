@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from swapline.faces.detector import box_iou
 from swapline.faces.face import Face
 from swapline.faces.landmarks import Roi, roi_from_detection, roi_from_landmarks
 from swapline.faces.topology import face_mesh
@@ -33,6 +32,15 @@ def face_from_landmarks(landmarks: np.ndarray, presence: float) -> Face:
         ]
     ).astype(np.float32)
     return Face(box=box, score=presence, keypoints=keypoints, landmarks=landmarks, presence=presence)
+
+
+def overlap_of_smaller(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """Intersection over the smaller of the two areas, box against each of boxes."""
+    inter_w = np.clip(np.minimum(box[2], boxes[:, 2]) - np.maximum(box[0], boxes[:, 0]), 0, None)
+    inter_h = np.clip(np.minimum(box[3], boxes[:, 3]) - np.maximum(box[1], boxes[:, 1]), 0, None)
+    area = (box[2] - box[0]) * (box[3] - box[1])
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    return inter_w * inter_h / np.maximum(np.minimum(area, areas), 1e-9)
 
 
 @dataclass(frozen=True)
@@ -85,7 +93,12 @@ class FaceTracker:
 
     @staticmethod
     def _overlaps(face: Face, others: list[Face], threshold: float) -> bool:
-        return bool(others) and float(np.max(box_iou(face.box, np.stack([f.box for f in others])))) > threshold
+        """Whether face is one of others: measured as intersection over the smaller box, so a
+        detector's tight box inside a landmark box (IoU can be under 0.3) still counts as the
+        same face: one face, one track."""
+        if not others:
+            return False
+        return float(np.max(overlap_of_smaller(face.box, np.stack([f.box for f in others])))) > threshold
 
     def update(self, frame: np.ndarray, timings: dict[str, float] | None = None) -> list[Face]:
         """Faces found in this frame; timings (if given) receive "landmarks" and "detect" ms.
@@ -123,7 +136,7 @@ class FaceTracker:
             for candidate in detected:
                 if len(found) >= self.settings.max_faces:
                     break
-                if self._overlaps(candidate, found, 0.3):
+                if self._overlaps(candidate, found, 0.5):
                     continue
                 face = self._measure(frame, roi_from_detection(candidate))
                 if face is None or self._overlaps(face, found, 0.5):
@@ -137,7 +150,7 @@ class FaceTracker:
 
     def _revive(self, face: Face) -> Track:
         """The missed track this face belongs to (same place), or a new track."""
-        missed = [t for t in self.tracks if t.misses > 0 and box_iou(face.box, t.face.box[None])[0] > 0.3]
+        missed = [t for t in self.tracks if t.misses > 0 and overlap_of_smaller(face.box, t.face.box[None])[0] > 0.5]
         if missed:
             track = missed[0]
             track.face, track.hits, track.misses = face.replace(track_id=track.track_id), track.hits + 1, 0

@@ -15,13 +15,15 @@ from swapline.faces.face import Face
 from swapline.faces.topology import face_mesh
 
 # Points in pixels of a 112 (or 128, 512) px crop: left eye, right eye (as seen), nose tip,
-# left mouth corner, right mouth corner.
+# left mouth corner, right mouth corner. InsightFace keeps its ArcFace template in float32 and builds
+# the 128 px one in float32 too; the same values here give the reference's alignment to the last bit.
 TEMPLATES = {
     "arcface_112_v1": np.array(
         [[39.7300, 51.1380], [72.2700, 51.1380], [56.0000, 68.4930], [42.4630, 87.0100], [69.5370, 87.0100]]
     ),
     "arcface_112_v2": np.array(
-        [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]]
+        [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]],
+        np.float32,
     ),
     "ffhq_512": np.array(
         [
@@ -33,7 +35,7 @@ TEMPLATES = {
         ]
     ),
 }
-TEMPLATES["arcface_128_v2"] = TEMPLATES["arcface_112_v2"] + np.array([8.0, 0.0])  # InsightFace's 128 crop
+TEMPLATES["arcface_128_v2"] = TEMPLATES["arcface_112_v2"] + np.array([8.0, 0.0], np.float32)  # 128 crop
 TEMPLATE_SIZES = {"arcface_112_v1": 112, "arcface_112_v2": 112, "arcface_128_v2": 128, "ffhq_512": 512}
 
 _MOUTH_RIGHT, _MOUTH_LEFT, _NOSE_TIP = 61, 291, 1  # FaceMesh: corners as seen left / right
@@ -57,26 +59,31 @@ def five_points(face: Face) -> np.ndarray:
                 xy[_MOUTH_LEFT],
             ]
         ).astype(np.float64)
-    if face.keypoints.shape[0] == 5:
-        return face.keypoints.astype(np.float64)
+    if face.keypoints.shape[0] == 5:  # float32 from the detectors stays float32, as InsightFace aligns it
+        return face.keypoints if face.keypoints.dtype == np.float32 else face.keypoints.astype(np.float64)
     raise ValueError("alignment needs landmarks or a 5-point detector")
 
 
 def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """Least-squares similarity (Umeyama) taking src points onto dst points, as a 2x3 matrix."""
-    src, dst = np.asarray(src, np.float64), np.asarray(dst, np.float64)
+    """Least-squares similarity (Umeyama) taking src points onto dst points, as a 2x3 matrix.
+
+    The template's mean is taken in the template's own precision (float32 for ArcFace) and the
+    operations run in the reference's order, so the matrix equals InsightFace's (scikit-image's)."""
+    src, dst = np.asarray(src), np.asarray(dst)
+    if src.dtype != np.float32:
+        src = src.astype(np.float64)
     mu_s, mu_d = src.mean(axis=0), dst.mean(axis=0)
     s, d = src - mu_s, dst - mu_d
     covariance = d.T @ s / len(src)
     u, sigma, vt = np.linalg.svd(covariance)
-    sign = np.eye(2)
-    if np.linalg.det(u) * np.linalg.det(vt) < 0:
-        sign[1, 1] = -1
-    rotation = u @ sign @ vt
-    scale = np.trace(np.diag(sigma) @ sign) / s.var(axis=0).sum()
+    sign = np.ones(2)
+    if np.linalg.det(covariance) < 0:
+        sign[1] = -1
+    rotation = u @ np.diag(sign) @ vt
+    scale = 1.0 / s.var(axis=0).sum() * (sigma @ sign)
     matrix = np.zeros((2, 3))
-    matrix[:, :2] = scale * rotation
-    matrix[:, 2] = mu_d - scale * rotation @ mu_s
+    matrix[:, 2] = mu_d - scale * (rotation @ mu_s)
+    matrix[:, :2] = rotation * scale
     return matrix
 
 

@@ -49,6 +49,8 @@ class MeshSwapSettings:
     min_source_facing: float = 0.05
     crop_margin: float = 0.12  # room around the face for the blend pyramid
     max_texture_side: int = 400
+    # Faces wider than this (px) are composed on a crop scaled down to it: cost stays bounded.
+    work_face_px: int = 256
 
 
 @dataclass(frozen=True, eq=False)
@@ -186,10 +188,15 @@ class MeshSwapper:
         return warped[..., :3].astype(np.float32), valid
 
     def swap(self, frame: np.ndarray, face: Face, source: RegisteredSource) -> bool:
-        """Replace one face in frame, in place. False when the face lies outside the frame."""
+        """Replace one face in frame, in place. False when the face lies outside the frame.
+
+        A face wider than work_face_px is composed on a downscaled crop (the source texture
+        holds no finer detail anyway) and only the result is brought to full size, with the
+        target's own fine detail kept where the target shows: cost stays bounded at any size.
+        """
         if face.landmarks is None:
             raise ValueError("the target face needs landmarks")
-        s, mesh = self.settings, self.mesh
+        s = self.settings
         fh, fw = frame.shape[:2]
         points = face.landmarks[:, :2]
         bx0, by0, bx1, by1 = _face_box(points, s.crop_margin)
@@ -199,11 +206,34 @@ class MeshSwapper:
             return False
         shape = (y1 - y0, x1 - x0)
         local = (points - [x0, y0]).astype(np.float32)
+        region = frame[y0:y1, x0:x1]
+        face_size = float((points.max(axis=0) - points.min(axis=0)).max())
+        scale = s.work_face_px / face_size if s.work_face_px else 1.0
+        if scale >= 0.9:  # small enough: compose at full size
+            blended, _ = self._compose(region[..., :3].astype(np.float32), local, face.landmarks[:, 2], source)
+            region[..., :3] = np.clip(blended, 0, 255).astype(np.uint8)
+            return True
+        work = (max(8, round(shape[0] * scale)), max(8, round(shape[1] * scale)))
+        grid = np.array([work[1] / shape[1], work[0] / shape[0]], np.float32)
+        small = downscale(region[..., :3], work)
+        target_small = small.astype(np.float32)
+        on_work = (local + 0.5) * grid - 0.5  # pixel centres, as cv2.resize maps them
+        blended, mask = self._compose(target_small, on_work, face.landmarks[:, 2], source)
+        apply_at_full_size(region, blended, target_small, mask)
+        return True
+
+    def _compose(
+        self, target: np.ndarray, local: np.ndarray, depth: np.ndarray, source: RegisteredSource
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The swapped crop (float32 BGR) and its finest-level blend weight (where the result is
+        the source), for target (float32 BGR crop) with landmarks at local (crop pixels)."""
+        s, mesh = self.settings, self.mesh
+        shape = target.shape[:2]
         scale = 0.5 if min(shape) >= 96 else 1.0
         grid = (max(2, round(shape[0] * scale)), max(2, round(shape[1] * scale)))
         grid_scale = np.array([grid[1] / shape[1], grid[0] / shape[0]], np.float32)
         on_grid = (local + 0.5) * grid_scale - 0.5  # pixel centres, as cv2.resize maps them
-        ids = rasterize_triangles(on_grid, face.landmarks[:, 2], mesh.triangles, grid)
+        ids = rasterize_triangles(on_grid, depth, mesh.triangles, grid)
         swapped, valid = self._warp(
             ids, scale, local, source.points, source.triangle_weight[ids], source.texture, shape
         )
@@ -223,13 +253,11 @@ class MeshSwapper:
             total = valid + fill
             swapped = (swapped * valid[..., None] + mirrored * fill[..., None]) / np.maximum(total, 1e-3)[..., None]
             valid = total
-        face_size = float((points.max(axis=0) - points.min(axis=0)).max())
-        iod = max(inter_ocular_distance(face.landmarks), 4.0)
+        face_size = float((local.max(axis=0) - local.min(axis=0)).max())
+        iod = max(inter_ocular_distance(local), 4.0)
         soften = max(3, int(face_size * 0.02) | 1)
         valid = cv2.blur(valid, (soften, soften))  # soften texel-sharp validity edges (box: cheap)
 
-        region = frame[y0:y1, x0:x1]
-        target = region[..., :3].astype(np.float32)
         skin = expected_skin(local, mesh, shape, iod) & (valid > 0.5)
         if s.match_sharpness:
             swapped = match_sharpness(swapped, target, skin)
@@ -248,5 +276,40 @@ class MeshSwapper:
                 blended += mouth[..., None] * (target - blended)
         else:
             blended = target + mask[..., None] * (swapped - target)
-        region[..., :3] = np.clip(blended, 0, 255).astype(np.uint8)
-        return True
+        return blended, mask
+
+
+def downscale(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """image resized down to shape (h, w): pyrDown halvings (cheap anti-aliasing), then a
+    bilinear step of less than 2x (INTER_AREA at odd ratios costs more than the rest)."""
+    while image.shape[0] >= 2 * shape[0] and image.shape[1] >= 2 * shape[1]:
+        image = cv2.pyrDown(image)
+    return cv2.resize(image, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
+
+
+def apply_at_full_size(region: np.ndarray, blended: np.ndarray, target_small: np.ndarray, mask: np.ndarray) -> None:
+    """Write a result composed at working scale into the full-size crop, in place.
+
+    out = m * up(blended) + (1 - m) * (target + up(blended - target_small)), m = up(mask):
+    the swapped face comes from the working scale; where the target shows, its detail finer
+    than the working scale stays, with the blend's low-frequency change added. uint8/int16
+    OpenCV calls only (no whole-crop float copies), on the rows and columns that change.
+    """
+    delta = blended - target_small
+    moved = cv2.absdiff(blended, target_small)
+    changed = (np.maximum(np.maximum(moved[..., 0], moved[..., 1]), moved[..., 2]) > 0.5) | (mask > 1e-3)
+    if not changed.any():
+        return
+    rows, cols = np.flatnonzero(changed.any(axis=1)), np.flatnonzero(changed.any(axis=0))
+    h, w = region.shape[:2]
+    fy, fx = h / mask.shape[0], w / mask.shape[1]
+    # the full-size pixels whose bilinear samples reach a changed working pixel
+    r0, r1 = max(0, int((rows[0] - 1) * fy)), min(h, int(math.ceil((rows[-1] + 2) * fy)))
+    c0, c1 = max(0, int((cols[0] - 1) * fx)), min(w, int(math.ceil((cols[-1] + 2) * fx)))
+    window = np.s_[r0:r1, c0:c1]
+    size = (w, h)
+    up_blended = cv2.resize(np.clip(blended, 0, 255).astype(np.uint8), size, interpolation=cv2.INTER_LINEAR)
+    up_delta = cv2.resize(delta, size, interpolation=cv2.INTER_LINEAR)  # float32: int16 resize has no SIMD path
+    up_mask = cv2.resize(mask, size, interpolation=cv2.INTER_LINEAR)[window]
+    shown = cv2.add(region[window][..., :3], up_delta[window], dtype=cv2.CV_8U)
+    region[r0:r1, c0:c1, :3] = cv2.blendLinear(up_blended[window], shown, up_mask, 1.0 - up_mask)

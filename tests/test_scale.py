@@ -1,0 +1,110 @@
+"""Cost that grows gently with the work: big faces, big photos, 4K clips (issue 16).
+
+No timing asserts: each test checks that the cheap path gives the result of the full one.
+"""
+
+from dataclasses import replace
+
+import cv2
+import numpy as np
+import pytest
+
+from swapline.bench.clips import make_clip
+from swapline.bench.scale import track_duplicates
+from swapline.bench.speed import make_frame
+from swapline.faces import BlazeFaceDetector
+from swapline.faces.detector import DetectorSettings, box_iou
+from swapline.faces.tracker import overlap_of_smaller
+from swapline.swap import MeshSwapper, MeshSwapSettings
+from tests.conftest import DATA, load
+
+
+@pytest.fixture(scope="module")
+def big_face(photos, analyser):
+    """biden2.jpg's face ~760 px wide in a 1760x1440 frame."""
+    image, face = photos["biden2.jpg"]
+    frame = make_frame(image, face.box, 800, (1760, 1440))
+    return frame, analyser.faces(frame)[0]
+
+
+def test_big_face_at_working_scale_matches_the_full_size_compose(photos, big_face):
+    frame, face = big_face
+    source = photos["obama.jpg"]
+    full_res = MeshSwapper(replace(MeshSwapSettings(), work_face_px=0))  # 0: never scale down
+    working = MeshSwapper()
+    assert float(np.ptp(face.landmarks[:, 0])) > 2.5 * working.settings.work_face_px
+    results = []
+    for swapper in (full_res, working):
+        out = frame.copy()
+        assert swapper.swap(out, face, swapper.register(*source))
+        results.append(out)
+    changed = np.abs(results[0].astype(int) - frame).max(axis=2) > 8
+    assert changed.mean() > 0.1  # the face really was replaced
+    diff = np.abs(results[0].astype(int) - results[1]).max(axis=2)
+    assert diff.mean() < 2.0 and np.percentile(diff[changed], 95) < 16
+    # outside the face crop nothing is written
+    x0, y0 = np.floor(face.landmarks[:, :2].min(axis=0) - 0.2 * np.ptp(face.landmarks[:, :2], axis=0)).astype(int)
+    untouched = np.ones(frame.shape[:2], bool)
+    untouched[max(0, y0) :, max(0, x0) :] = False
+    assert np.array_equal(results[1][untouched], frame[untouched])
+
+
+def test_small_faces_are_composed_exactly_as_before(photos):
+    """At ~200 px the working scale is not used: the result is bit-identical to no cap."""
+    target, face = photos["obama2.jpg"]
+    out = []
+    for cap in (0, 256):
+        swapper = MeshSwapper(replace(MeshSwapSettings(), work_face_px=cap))
+        image = target.copy()
+        swapper.swap(image, face, swapper.register(*photos["biden.jpg"]))
+        out.append(image)
+    assert np.array_equal(out[0], out[1])
+
+
+def test_tiles_skip_background_and_find_the_same_small_faces():
+    """A group photo shrunk into a corner of a plain 4K frame: tiles without unexplained skin are
+    skipped, and the faces found are those of a scan of every tile."""
+    group = cv2.resize(load("obama_and_biden.jpg"), (640, 457), interpolation=cv2.INTER_AREA)
+    canvas = np.empty((2160, 3840, 3), np.uint8)
+    ramp = np.linspace(60, 200, 3840)[None, :, None] * np.array([1.0, 0.9, 0.6])
+    canvas[:] = ramp.astype(np.uint8)
+    canvas[1200:1657, 2400:3040] = group
+    every = BlazeFaceDetector(settings=DetectorSettings(tiles=True, tile_min_skin=0.0))
+    guided = BlazeFaceDetector(settings=DetectorSettings(tiles=True))
+    found = guided._run_square(canvas)[0]
+    assert len(guided._tiles_to_scan(canvas, found)) < len(every._tiles_to_scan(canvas, found)) / 2
+    a, b = every.detect(canvas), guided.detect(canvas)
+    assert len(a) == len(b) >= 2 and all(f.width < 100 for f in b)  # small faces: only tiles find them
+    for x, y in zip(a, b, strict=True):
+        assert box_iou(x.box, y.box[None])[0] > 0.9
+
+
+def test_grey_photos_scan_every_tile():
+    grey = cv2.cvtColor(cv2.cvtColor(load("obama_and_biden.jpg"), cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+    detector = BlazeFaceDetector(settings=DetectorSettings(tiles=True))
+    assert detector._tiles_to_scan(grey, np.zeros((0, 4))) == detector._tiles(*grey.shape[:2])
+
+
+def test_still_faces_unchanged_on_the_test_photos(analyser):
+    """The analyser (detector schedule + landmarks) finds one face per portrait and the three
+    people of the group photo, as before the schedule changed."""
+    for name, expected in (("obama.jpg", 1), ("biden.jpg", 1), ("obama3.jpg", 1), ("obama_and_biden.jpg", 3)):
+        assert len(analyser.faces(load(name))) == expected, name
+
+
+def test_detector_box_inside_a_landmark_box_is_the_same_face():
+    landmark_box = np.array([100, 100, 300, 340], np.float32)
+    detector_box = np.array([150, 170, 250, 270], np.float32)  # tight, inner face
+    assert box_iou(detector_box, landmark_box[None])[0] < 0.3  # IoU would call it another face
+    assert overlap_of_smaller(detector_box, landmark_box[None])[0] == pytest.approx(1.0)
+    beside = np.array([320, 100, 520, 340], np.float32)
+    assert overlap_of_smaller(beside, landmark_box[None])[0] == 0.0
+
+
+def test_a_4k_clip_has_one_track_per_face_and_no_face_twice(tmp_path):
+    clip = make_clip(DATA / "obama.jpg", tmp_path / "4k.mp4", (3840, 2160), fps=10, seconds=1.5, face_px=900)
+    result = track_duplicates(clip, max_faces=4)
+    assert result["frames"] == 15
+    assert result["duplicate_frames"] == 0
+    assert result["track_ids"] == 1 and result["most_faces"] == 1
+

@@ -11,6 +11,7 @@ from pathlib import Path
 from swapline.errors import SwaplineError
 from swapline.faces import BlazeFaceDetector, DetectorSettings
 from swapline.models.registry import registry
+from swapline.models.signature import identify
 from swapline.models.store import ModelStore
 from swapline.runtime import SessionFactory
 from swapline.settings import BLAZEFACE, ModelChoices
@@ -24,42 +25,51 @@ def build_detector(choices: ModelChoices, settings: DetectorSettings, store: Mod
     name = choices.detector
     if name in BLAZEFACE:
         return BlazeFaceDetector(name, settings, sessions)
-    kind = name if name in registry() else _route_detector(Path(name), sessions)
+    kind = name if name in registry() else _route(Path(name), "detector", sessions)
     if kind.startswith("scrfd"):
         return ScrfdDetector(name, store, sessions, max_faces=settings.max_faces)
     return YoloFaceDetector(name, store, sessions, max_faces=settings.max_faces)
 
 
-def _route_detector(path: Path, sessions: SessionFactory) -> str:
+def _route(path: Path, kind: str, sessions: SessionFactory) -> str:
+    """The registry model a local .onnx file stands in for, by its signature."""
     if not path.is_file():
         raise SwaplineError(f"{path}: model file not found")
-    outputs = sessions.load(path).get_outputs()
-    return "scrfd" if len(outputs) in (6, 9) else "yoloface"
+    found = identify(sessions.load(path), kind)
+    if found is None:
+        raise SwaplineError(f"{path}: not a {kind} model swapline knows (see `swapline models list`)")
+    return found.name
 
 
-def _route_swapper(path: Path, sessions: SessionFactory) -> str:
-    if not path.is_file():
-        raise SwaplineError(f"{path}: model file not found")
-    target = {i.name: i.shape for i in sessions.load(path).get_inputs()}.get("target")
-    if target and target[-1] == 256:
-        return "simswap_256"
-    return "inswapper_128"
+def build_maskers(choices: ModelChoices, store: ModelStore, sessions: SessionFactory) -> tuple:
+    """Occlusion and face-parser masks: a hand or a microphone in front of the face stays in front."""
+    from swapline.swap.neural import BisenetParser, XsegOccluder
+
+    maskers = []
+    if choices.occluder:
+        maskers.append(XsegOccluder(choices.occluder, store, sessions))
+    if choices.parser:
+        maskers.append(BisenetParser(choices.parser, store, sessions))
+    return tuple(maskers)
 
 
 def build_swapper(choices: ModelChoices, mesh: MeshSwapSettings, store: ModelStore, sessions: SessionFactory):
     """The swapper named in choices (registration once per source, swap per face)."""
-    from swapline.swap.neural import ArcFaceEncoder, InswapperSwapper, SimSwapSwapper
+    from swapline.swap.neural import ArcFaceEncoder, HyperswapSwapper, InswapperSwapper, SimSwapSwapper
 
     name = choices.swapper
     if name == "mesh":
         return MeshSwapper(mesh)
-    kind = name if name in registry() else _route_swapper(Path(name), sessions)
+    kind = name if name in registry() else _route(Path(name), "swapper", sessions)
     encoder = ArcFaceEncoder(choices.encoder, store, sessions)
+    maskers = build_maskers(choices, store, sessions)
+    if kind.startswith("hyperswap"):
+        return HyperswapSwapper(name, encoder, store, sessions, maskers)
     if kind.startswith("simswap"):
-        return SimSwapSwapper(name, encoder, "arcface_converter_simswap", store, sessions)
+        return SimSwapSwapper(name, encoder, "arcface_converter_simswap", store, sessions, maskers)
     if kind.startswith("inswapper"):
-        return InswapperSwapper(name, encoder, store, sessions)
-    raise SwaplineError(f"{name}: not a swapper model (try inswapper_128 or simswap_256)")
+        return InswapperSwapper(name, encoder, store, sessions, maskers)
+    raise SwaplineError(f"{name}: not a swapper model (try inswapper_128, simswap_256 or hyperswap_1a_256)")
 
 
 def build_enhancer(choices: ModelChoices, store: ModelStore, sessions: SessionFactory):

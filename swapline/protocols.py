@@ -49,3 +49,13 @@ class Enhancer(Protocol):
     name: str
 
     def enhance(self, frame: np.ndarray, face: Face) -> bool: ...
+
+
+class MaskProvider(Protocol):
+    """Where a face is visible: 1 where a swap may replace pixels, 0 where something covers it."""
+
+    name: str
+
+    def crop_mask(self, crop: np.ndarray) -> np.ndarray: ...
+
+    def mask(self, frame: np.ndarray, face: Face) -> np.ndarray: ...

@@ -39,11 +39,14 @@ class ModelChoices:
     encoder: str = "w600k_r50"  # ArcFace model behind the neural swappers
     enhancer: str | None = None  # gfpgan_1.4 | x.onnx
     identity: str = "dlib"  # identity matching (reference mode): dlib | w600k_r50 | w600k_mbf
+    occluder: str | None = None  # neural swappers: xseg_3 keeps hands and objects in front
+    parser: str | None = None  # neural swappers: bisenet_resnet_34 limits the swap to face regions
     offline: bool = False
 
     @property
     def neural(self) -> bool:
-        return self.swapper != "mesh" or self.enhancer is not None or self.detector not in BLAZEFACE
+        extras = (self.enhancer, self.occluder, self.parser)
+        return self.swapper != "mesh" or any(extras) or self.detector not in BLAZEFACE
 
 
 @dataclass(frozen=True)

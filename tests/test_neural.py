@@ -5,11 +5,20 @@ import numpy as np
 import pytest
 
 from swapline.errors import SwaplineError
-from swapline.faces.neural_detectors import ScrfdDetector, YoloFaceDetector
+from swapline.faces.neural_detectors import ScrfdDetector, YoloFaceDetector, hard_nms, letterbox
+from swapline.models.loading import OnnxModel
 from swapline.models.store import ModelStore
 from swapline.runtime import SessionFactory
 from swapline.swap.align import TEMPLATES, five_points, paste_back, warp_face
-from swapline.swap.neural import ArcFaceEncoder, GfpganEnhancer, InswapperSwapper, SimSwapSwapper
+from swapline.swap.neural import (
+    ArcFaceEncoder,
+    BisenetParser,
+    GfpganEnhancer,
+    HyperswapSwapper,
+    InswapperSwapper,
+    SimSwapSwapper,
+    XsegOccluder,
+)
 from tests import synthetic_models as synth
 
 RNG = np.random.default_rng(7)
@@ -207,7 +216,7 @@ def test_cli_swaps_through_local_model_files(models, tmp_path):
     assert np.abs(output.astype(int) - target.astype(int)).mean() > 1  # the gray generator was pasted
     bad = swap(tmp_path / "x.png", "--swapper", models["gfpgan"], "--encoder", models["arcface"])
     lines = bad.stderr.strip().splitlines()
-    assert bad.returncode == 1 and len(lines) == 1 and "not a inswapper_128 model" in lines[0]
+    assert bad.returncode == 1 and len(lines) == 1 and "not a swapper model swapline knows" in lines[0]
     offline = swap(tmp_path / "y.png", "--swapper", "inswapper_128", "--offline")
     assert offline.returncode == 1 and "--offline is set; place the file there by hand" in offline.stderr
 
@@ -221,3 +230,287 @@ def test_io_binding_path_gives_the_same_output(photos, models, store, sessions):
     assert swapper.io_binding
     assert np.array_equal(swapper.generate(crop, source), plain)
     assert np.array_equal(swapper.generate(crop, source), plain)  # cached device value reused
+
+
+# -- HyperSwap, mask models, routing by signature ---------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def more_models(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("more_models")
+    centre = np.zeros((256, 256), np.float32)
+    centre[64:192, 64:192] = 1.0  # the model's own mask: the middle of the crop only
+    right = np.zeros((256, 256), np.float32)
+    right[:, 128:] = 1.0  # the occluder sees the face on the crop's right half only
+    return {
+        "hyperswap": synth.hyperswap(folder / "hyperswap.onnx", "identity"),
+        "hyperswap_gray": synth.hyperswap(folder / "hyperswap_gray.onnx", "gray", centre),
+        "occluder": synth.occluder(folder / "xseg.onnx", right),
+        "parser": synth.parser(folder / "bisenet.onnx"),
+        "scrfd": synth.scrfd(folder / "scrfd.onnx", seed=0, score_bias=-0.75),
+    }
+
+
+def test_hyperswap_takes_the_normed_identity_and_round_trips(photos, models, more_models, store, sessions):
+    encoder = ArcFaceEncoder(models["arcface"], store, sessions)
+    swapper = HyperswapSwapper(more_models["hyperswap"], encoder, store, sessions)
+    image, face = photos["obama.jpg"]
+    registered = swapper.register(image, face)
+    assert registered.identity.shape == (1, 512)
+    assert np.allclose(registered.identity[0], encoder.encode(image, face), atol=1e-6)  # no emap, no converter
+    target, target_face = photos["biden2.jpg"]
+    output = target.copy()
+    assert swapper.swap(output, target_face, registered)  # [-1, 1] in and out: the face comes back
+    x0, y0, x1, y1 = target_face.box.astype(int)
+    inner = np.s_[y0 + 20 : y1 - 20, x0 + 20 : x1 - 20]
+    assert np.abs(output[inner].astype(int) - target[inner].astype(int)).mean() < 6
+
+
+def test_hyperswap_mask_output_limits_the_paste(photos, models, more_models, store, sessions):
+    swapper = HyperswapSwapper(
+        more_models["hyperswap_gray"], ArcFaceEncoder(models["arcface"], store, sessions), store, sessions
+    )
+    image, face = photos["biden2.jpg"]
+    crop, matrix = warp_face(image, five_points(face), "arcface_128_v2", 256)
+    output = image.copy()
+    swapper.swap(output, face, swapper.register(*photos["obama.jpg"]))
+    inverse = cv2.invertAffineTransform(matrix)
+
+    def at(x, y):  # frame pixel of crop point (x, y)
+        px, py = inverse @ np.array([x, y, 1.0])
+        return int(round(py)), int(round(px))
+
+    inside, outside = at(128, 100), at(40, 128)  # in the model's mask (mid-gray there); out of it
+    assert np.abs(output[inside].astype(int) - 128).max() <= 3
+    assert np.array_equal(output[outside], image[outside])  # outside its mask: the target untouched
+
+
+def test_occluder_mask_keeps_occluded_pixels(photos, models, more_models, store, sessions):
+    occluder = XsegOccluder(more_models["occluder"], store, sessions)
+    crop = np.full((128, 128, 3), 90, np.uint8)
+    mask = occluder.crop_mask(crop)
+    assert mask.shape == (128, 128) and mask.dtype == np.float32
+    assert mask[:, :50].max() == 0.0 and mask[:, 80:].min() == 1.0  # softened only inside the face side
+    image, face = photos["biden2.jpg"]
+    frame_mask = occluder.mask(image, face)
+    assert frame_mask.shape == image.shape[:2] and 0 < frame_mask.mean() < 0.5
+    # a swapper with the occluder blends only where the face shows: the left of the crop stays
+    swapper = InswapperSwapper(
+        models["inswapper_gray"], ArcFaceEncoder(models["arcface"], store, sessions), store, sessions, (occluder,)
+    )
+    output = image.copy()
+    swapper.swap(output, face, swapper.register(*photos["obama.jpg"]))
+    _, matrix = warp_face(image, five_points(face), "arcface_128_v2", 128)
+    inverse = cv2.invertAffineTransform(matrix)
+    for x, changed in ((30, False), (100, True)):
+        px, py = (inverse @ np.array([x, 64, 1.0])).round().astype(int)
+        assert (not np.array_equal(output[py, px], image[py, px])) == changed
+
+
+def test_parser_mask_is_the_face_classes(more_models, store, sessions):
+    parser = BisenetParser(more_models["parser"], store, sessions)  # 3 outputs: only the first is read
+    crop = np.zeros((200, 200, 3), np.uint8)
+    crop[:, :100] = (40, 40, 230)  # red (BGR): class 1, skin
+    crop[:, 100:] = (230, 40, 40)  # blue: class 0, background
+    mask = parser.crop_mask(crop)
+    assert mask.shape == (200, 200)
+    assert mask[:, :80].min() == 1.0 and mask[:, 100:].max() == 0.0
+    only_hair = BisenetParser(more_models["parser"], store, sessions, regions=(17,))
+    assert only_hair.crop_mask(crop).max() == 0.0
+
+
+def test_local_files_are_routed_by_signature(models, more_models, sessions):
+    from swapline.models.signature import identify
+
+    expected = {
+        models["inswapper"]: ("swapper", "inswapper_128"),
+        models["simswap"]: ("swapper", "simswap_256"),
+        more_models["hyperswap"]: ("swapper", "hyperswap_1a_256"),
+        more_models["scrfd"]: ("detector", "scrfd_2.5g"),
+        more_models["occluder"]: ("masker", "xseg_3"),
+        more_models["parser"]: ("masker", "bisenet_resnet_34"),
+        models["arcface"]: ("recognizer", "w600k_r50"),
+    }
+    for path, (kind, name) in expected.items():
+        found = identify(sessions.load(path), kind)
+        assert found is not None and found.name == name, path.name
+    assert identify(sessions.load(models["gfpgan"]), "swapper") is None
+
+
+def test_fp16_twin_is_chosen_only_on_a_gpu():
+    from swapline.models.registry import variant
+
+    assert variant("inswapper_128", fp16=True) == "inswapper_128_fp16"
+    assert variant("inswapper_128", fp16=False) == "inswapper_128"
+    assert variant("simswap_256", fp16=True) == "simswap_256"  # no twin: itself
+    assert variant("/some/file.onnx", fp16=True) == "/some/file.onnx"
+    assert not SessionFactory().fp16  # CPU here: the fp32 model
+
+
+def test_io_binding_path_gives_the_same_output_with_two_outputs(photos, models, more_models, store, sessions):
+    swapper = HyperswapSwapper(
+        more_models["hyperswap_gray"], ArcFaceEncoder(models["arcface"], store, sessions), store, sessions
+    )
+    source = swapper.register(*photos["obama.jpg"])
+    image, face = photos["biden2.jpg"]
+    plain = image.copy()
+    swapper.swap(plain, face, source)
+    swapper._init_binding(force=True)
+    bound = image.copy()
+    swapper.swap(bound, face, source)
+    assert np.array_equal(bound, plain)
+
+
+# -- detectors: letterbox and suppression as InsightFace does them ------------------------------------
+
+
+def test_letterbox_truncates_and_maps_back_by_the_fitted_height():
+    image = np.zeros((705, 1003, 3), np.uint8)
+    canvas, scale = letterbox(image, 640)
+    assert canvas.shape == (640, 640, 3)
+    assert scale == 449 / 705  # int(640 * 705 / 1003) = int(449.85): InsightFace's det_scale, not 640 / 1003
+
+
+def test_overlapping_detections_keep_the_best_box_unaveraged(tmp_path, store, sessions):
+    counts = [(640 // s) ** 2 * 2 for s in (8, 16, 32)]
+    scores = [np.zeros((n, 1)) for n in counts]
+    boxes = [np.zeros((n, 4)) for n in counts]
+    kps = [np.zeros((n, 10)) for n in counts]
+    first, second = (5 * 40 + 10) * 2, (5 * 40 + 10) * 2 + 1  # two anchors of one cell, stride 16
+    scores[1][first], scores[1][second] = 0.8, 0.9
+    boxes[1][first] = [2, 3, 4, 5]
+    boxes[1][second] = [2.5, 3, 4, 5]  # nearly the same box: suppressed, not blended in
+    path = synth.constant_outputs(tmp_path / "scrfd.onnx", [1, 3, "H", "W"], scores + boxes + kps, "input.1")
+    faces = ScrfdDetector(path, store, sessions).detect(np.zeros((480, 640, 3), np.uint8))
+    assert len(faces) == 1 and faces[0].score == pytest.approx(0.9)
+    assert np.allclose(faces[0].box, [160 - 40, 80 - 48, 160 + 64, 80 + 80])
+    assert np.array_equal(hard_nms(np.array([[0, 0, 10, 10], [0, 0, 10, 10.0]]), np.array([0.7, 0.7]), 0.4, True), [0])
+
+
+# -- registry: size and SHA-256 pinned per source -------------------------------------------------------
+
+
+@pytest.fixture
+def mirrors():
+    from tests.test_model_store import Server
+
+    servers = [Server(), Server()]
+    yield servers
+    for server in servers:
+        server.close()
+
+
+def _pinned_store(tmp_path, sources, **changes):
+    import dataclasses
+
+    from swapline.models.registry import spec
+
+    model = dataclasses.replace(
+        spec("w600k_mbf"), name="tiny", filename="tiny.onnx", urls=tuple(s.url for s in sources), pins=tuple(sources)
+    )
+    model = dataclasses.replace(model, **changes)
+    return ModelStore(home=tmp_path, retries=0, backoff_s=0.0, models={"tiny": model})
+
+
+def test_each_mirror_is_checked_against_its_own_digest(tmp_path, mirrors):
+    import hashlib
+
+    from swapline.models.registry import Source
+    from tests.test_model_store import model_bytes
+
+    first, second = mirrors
+    second.body = model_bytes(1)  # the same file name, other bytes on the second host
+    digests = [hashlib.sha256(s.body).hexdigest() for s in mirrors]
+    sources = [Source(s.url, d, len(s.body)) for s, d in zip(mirrors, digests, strict=True)]
+    first.default = "wrong"  # the first host sends bytes that match no pin: refused, the next is tried
+    store = _pinned_store(tmp_path, sources)
+    path = store.fetch("tiny")
+    assert path.read_bytes() == second.body and len(second.requests) == 1
+    assert not (tmp_path / "models" / "tiny.onnx.sha256").exists()  # pinned: nothing trusted on first use
+    assert store.accepted_hashes("tiny") == frozenset(digests)
+    OnnxModel("tiny", "recognizer", store=store, sessions=SessionFactory())  # loads: matches a pin
+    path.write_bytes(model_bytes(2))  # same size, no pin's digest
+    with pytest.raises(SwaplineError, match="changed since it was downloaded"):
+        OnnxModel("tiny", "recognizer", store=store, sessions=SessionFactory())
+
+
+def test_a_mirror_that_sends_a_wrong_file_is_reported_even_if_the_next_is_missing(tmp_path, mirrors):
+    import hashlib
+
+    from swapline.models.registry import Source
+
+    first, second = mirrors
+    first.default, second.default = "wrong", "404"
+    sources = [Source(s.url, hashlib.sha256(s.body).hexdigest(), len(s.body)) for s in mirrors]
+    with pytest.raises(SwaplineError, match="failed its SHA-256 check; removed"):
+        _pinned_store(tmp_path, sources).fetch("tiny")
+    assert len(second.requests) == 1  # the second mirror was tried
+
+
+def test_a_digest_published_once_is_reported_not_enforced(tmp_path, mirrors, caplog):
+    import hashlib
+    import logging
+
+    from swapline.models.registry import Source
+
+    source = Source(mirrors[0].url, published_once="ab" * 32)
+    store = _pinned_store(tmp_path, [source])
+    with caplog.at_level(logging.WARNING, logger="swapline.models"):
+        store.fetch("tiny")
+    assert any("published once" in r.getMessage() for r in caplog.records)
+    assert store.recorded_hash("tiny") == hashlib.sha256(mirrors[0].body).hexdigest()  # trust on first use
+
+
+def test_a_stale_first_use_record_does_not_override_the_pins(tmp_path, mirrors):
+    import hashlib
+
+    from swapline.models.registry import Source
+    from tests.test_model_store import model_bytes
+
+    store = _pinned_store(tmp_path, [Source(mirrors[0].url)])  # unpinned: first use records the hash
+    path = store.fetch("tiny")
+    pinned = _pinned_store(tmp_path, [Source(mirrors[0].url, hashlib.sha256(model_bytes(3)).hexdigest())])
+    assert pinned.accepted_hashes("tiny") == {hashlib.sha256(model_bytes(3)).hexdigest()}
+    assert pinned.verify("tiny") == "checksum mismatch: removed" and not path.exists()
+
+
+def test_registry_pins_every_published_digest():
+    from swapline.models.registry import registry
+
+    known = registry()
+    assert known["inswapper_128"].source(known["inswapper_128"].urls[2]).sha256.startswith("e4a3f08c")
+    assert len(known["inswapper_128"].pinned_digests) == 2  # facefusion's file and ezioruan's differ
+    assert known["w600k_r50"].fully_pinned and len(known["w600k_r50"].pinned_digests) == 2
+    assert not known["simswap_256"].fully_pinned
+    assert known["simswap_256"].trust().startswith("first use (sha256 5b6374b2")
+    assert known["arcface_converter_simswap"].trust() == "first use"
+    assert known["inswapper_128"].trust().startswith("pinned sha256 a290273e…, 555 MB")
+    for name in ("xseg_3", "bisenet_resnet_34", "hyperswap_1a_256"):
+        assert known[name].fully_pinned, name
+
+
+def test_models_list_says_how_each_download_is_checked():
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "COLUMNS": "400"}
+    done = subprocess.run([sys.executable, "-m", "swapline", "models", "list"], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    rows = {line.split("│")[1].strip(): line for line in done.stdout.splitlines() if line.count("│") > 3}
+    assert "pinned sha256 a290273e…, 555 MB" in rows["inswapper_128"]
+    assert "first use" in rows["arcface_converter_simswap"]
+    assert "published once" in rows["simswap_256"]
+
+
+def test_a_gpu_session_loads_the_fp16_twin_unless_told_not_to(tmp_path):
+    from swapline.runtime import RuntimeSettings
+
+    gpu_build = ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    offline = ModelStore(home=tmp_path, offline=True)  # nothing downloaded: the error names the file tried
+    on_gpu = SessionFactory(RuntimeSettings(), available=gpu_build)
+    with pytest.raises(SwaplineError, match="inswapper_128_fp16 is not downloaded"):
+        InswapperSwapper("inswapper_128", None, offline, on_gpu)
+    fp32 = SessionFactory(RuntimeSettings(prefer_fp16=False), available=gpu_build)
+    with pytest.raises(SwaplineError, match="inswapper_128 is not downloaded"):
+        InswapperSwapper("inswapper_128", None, offline, fp32)

@@ -34,3 +34,63 @@ def test_default_and_explicit_default_settings_share_one_factory():
     from swapline.runtime import shared_sessions
 
     assert shared_sessions() is shared_sessions(RuntimeSettings())
+
+
+GPU_BUILD = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
+
+
+def names(providers):
+    return [p[0] if isinstance(p, tuple) else p for p in providers]
+
+
+def test_gpu_build_without_tensorrt_libraries_skips_tensorrt():
+    from swapline.runtime.session import provider_list
+
+    chosen = provider_list(RuntimeSettings(), have=GPU_BUILD, tensorrt_ok=False)
+    assert names(chosen) == ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    with_trt = provider_list(RuntimeSettings(), have=GPU_BUILD, tensorrt_ok=True)
+    assert names(with_trt) == GPU_BUILD
+    assert with_trt[0][1]["trt_fp16_enable"] is True and with_trt[0][1]["trt_engine_cache_enable"] is True
+    assert names(provider_list(RuntimeSettings(), have=["CPUExecutionProvider"])) == ["CPUExecutionProvider"]
+
+
+def test_tensorrt_is_probed_once_per_process_with_one_log_line(caplog):
+    import logging
+
+    from swapline.runtime.session import provider_list, tensorrt_loadable
+
+    tensorrt_loadable.cache_clear()
+    with caplog.at_level(logging.INFO, logger="swapline.runtime"):
+        first = provider_list(RuntimeSettings(), have=GPU_BUILD)
+        second = provider_list(RuntimeSettings(), have=GPU_BUILD)
+    loadable = tensorrt_loadable()
+    assert first == second
+    assert ("TensorrtExecutionProvider" in names(first)) == loadable
+    lines = [r.getMessage() for r in caplog.records if "TensorRT" in r.getMessage()]
+    assert len(lines) == (0 if loadable else 1)
+    if not loadable:  # this machine: no TensorRT; the line names the library that is missing
+        assert "libnvinfer" in lines[0] and "\n" not in lines[0]
+    # a CPU-only build never probes: TensorRT is not offered at all
+    tensorrt_loadable.cache_clear()
+    provider_list(RuntimeSettings(), have=["CPUExecutionProvider"])
+    assert tensorrt_loadable.cache_info().currsize == 0
+
+
+def test_cuda_options_carry_the_conv_algorithm_search():
+    from swapline.runtime.session import provider_list
+
+    default = provider_list(RuntimeSettings(), have=GPU_BUILD, tensorrt_ok=False)[0]
+    assert default == ("CUDAExecutionProvider", {"cudnn_conv_algo_search": "EXHAUSTIVE"})
+    heuristic = RuntimeSettings(cudnn_conv_algo_search="HEURISTIC")
+    assert provider_list(heuristic, have=GPU_BUILD, tensorrt_ok=False)[0][1]["cudnn_conv_algo_search"] == "HEURISTIC"
+    with pytest.raises(SwaplineError, match="cudnn conv algo search must be one of"):
+        RuntimeSettings(cudnn_conv_algo_search="FASTEST")
+
+
+def test_fp16_is_preferred_only_on_a_gpu_and_can_be_turned_off():
+    cpu = SessionFactory(RuntimeSettings(providers=("CPUExecutionProvider",)))
+    assert not cpu.gpu and not cpu.fp16
+    gpu = SessionFactory(RuntimeSettings(), available=GPU_BUILD, tensorrt_ok=False)
+    assert gpu.gpu and gpu.fp16 and names(gpu.providers)[0] == "CUDAExecutionProvider"
+    off = SessionFactory(RuntimeSettings(prefer_fp16=False), available=GPU_BUILD, tensorrt_ok=False)
+    assert off.gpu and not off.fp16

@@ -7,6 +7,7 @@ import contextlib
 import os
 import signal
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 from swapline.cli.output import DownloadBars, progress, show, show_json, stderr
@@ -29,7 +30,9 @@ def _settings(args: argparse.Namespace):
         credentials = CredentialSettings(
             cert_chain=Path(cert) if cert else None, private_key=Path(key) if key else None, tsa_url=args.c2pa_tsa
         )
-    runtime = RuntimeSettings() if chosen is None else RuntimeSettings(providers=chosen)
+    runtime = RuntimeSettings(cudnn_conv_algo_search=args.cudnn_search, prefer_fp16=not args.no_fp16)
+    if chosen is not None:
+        runtime = replace(runtime, providers=chosen)
     faces = FaceSelection()
     if hasattr(args, "faces") and isinstance(args.faces, str):
         faces = FaceSelection(mode=args.faces, reference=args.reference, max_faces=args.max_faces)
@@ -40,6 +43,8 @@ def _settings(args: argparse.Namespace):
             encoder=args.encoder,
             enhancer=args.enhancer,
             identity=args.identity,
+            occluder=args.occluder,
+            parser=args.face_parser,
             offline=args.offline,
         ),
         runtime=runtime,

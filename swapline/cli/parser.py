@@ -40,11 +40,15 @@ def _add_session_options(parser: argparse.ArgumentParser, detector: str, faces: 
     group.add_argument("--encoder", default="w600k_r50", help="ArcFace model for the neural swappers")
     group.add_argument("--enhancer", default=None, help="face enhancer after the swap, e.g. gfpgan_1.4")
     group.add_argument("--identity", default="dlib", help="reference matching: dlib, w600k_r50, w600k_mbf")
+    group.add_argument("--occluder", default=None, help="neural swappers: occlusion mask model, e.g. xseg_3")
+    group.add_argument("--face-parser", default=None, help="neural swappers: face parser, e.g. bisenet_resnet_34")
     group.add_argument("--offline", action="store_true", help="never download; use only models already here")
     runtime = parser.add_argument_group("where models run (every model of the run)")
     where = runtime.add_mutually_exclusive_group()
     where.add_argument("--device", choices=tuple(DEVICES), default=None, help="cpu, cuda or tensorrt")
     where.add_argument("--providers", default=None, help="ONNX Runtime providers in order, comma-separated")
+    runtime.add_argument("--cudnn-search", choices=("EXHAUSTIVE", "HEURISTIC", "DEFAULT"), default="EXHAUSTIVE")
+    runtime.add_argument("--no-fp16", action="store_true", help="on a GPU, keep fp32 models (default: fp16 twins)")
     if faces:
         chosen = parser.add_argument_group("which faces are swapped")
         chosen.add_argument(

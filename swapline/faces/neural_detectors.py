@@ -1,7 +1,11 @@
 """Downloadable face detectors with 5 keypoints: SCRFD (InsightFace) and YOLOv8-face.
 
 Both see the image letterboxed into 640x640 (scaled to fit, padded right and bottom) and return
-Faces with 5 keypoints (eyes, nose, mouth corners), which FaceMesh then refines.
+Faces with 5 keypoints (eyes, nose, mouth corners), which FaceMesh then refines. The letterbox,
+the mapping back and the suppression of overlapping boxes follow InsightFace's SCRFD exactly
+(tests/test_conformance.py runs both on the same model and photo): the fitted side is truncated
+with int(), boxes go back through new_height / image_height, and overlapping boxes are dropped
+(hard NMS), keeping the highest score, ties in model output order.
 """
 
 from __future__ import annotations
@@ -12,7 +16,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from swapline.faces.detector import weighted_nms
 from swapline.faces.face import Face
 from swapline.models.loading import OnnxModel
 from swapline.models.store import ModelStore
@@ -20,20 +23,35 @@ from swapline.runtime import SessionFactory
 
 
 def letterbox(image: np.ndarray, size: int) -> tuple[np.ndarray, float]:
+    """The image scaled to fit size x size (top left, black padding) and the factor that maps
+    letterbox pixels back to the image (divide by it)."""
     h, w = image.shape[:2]
-    scale = size / max(h, w)
-    resized = cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_LINEAR)
+    if h > w:
+        new_h, new_w = size, max(1, int(size / (h / w)))
+    else:
+        new_w, new_h = size, max(1, int(size * (h / w)))
+    resized = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
     canvas = np.zeros((size, size, 3), np.uint8)
-    canvas[: resized.shape[0], : resized.shape[1]] = resized
-    return canvas, scale
+    canvas[:new_h, :new_w] = resized
+    return canvas, new_h / h
 
 
-def _faces(boxes, keypoints, scores, iou: float, max_faces: int) -> list[Face]:
+def hard_nms(boxes: np.ndarray, scores: np.ndarray, iou: float, inclusive: bool) -> np.ndarray:
+    """Indices of the boxes kept, best first: each box whose overlap with a better kept box exceeds
+    `iou` is dropped (ties keep the model's order). inclusive: x2, y2 are the last pixel inside the
+    box (InsightFace's convention: widths are x2 - x1 + 1)."""
     if len(scores) == 0:
-        return []
-    merged = weighted_nms(boxes.astype(np.float32), keypoints.astype(np.float32), scores.astype(np.float32), iou)
-    faces = [Face(box=b, score=s, keypoints=k) for b, k, s in merged]
-    faces.sort(key=lambda f: f.area, reverse=True)
+        return np.zeros(0, np.int64)
+    extra = 1.0 if inclusive else 0.0
+    rects = np.concatenate([boxes[:, :2], boxes[:, 2:4] - boxes[:, :2] + extra], axis=1).astype(np.float64)
+    kept = cv2.dnn.NMSBoxes(rects, scores.astype(np.float32), 0.0, iou)
+    return np.asarray(kept, np.int64).reshape(-1)
+
+
+def _faces(boxes, keypoints, scores, iou: float, max_faces: int, inclusive: bool) -> list[Face]:
+    keep = hard_nms(boxes, scores, iou, inclusive)
+    faces = [Face(box=boxes[i], score=float(scores[i]), keypoints=keypoints[i]) for i in keep]
+    faces.sort(key=lambda f: f.area, reverse=True)  # stable: equal areas stay best first
     return faces[:max_faces]
 
 
@@ -93,6 +111,7 @@ class ScrfdDetector(_LetterboxDetector):
             np.concatenate(scores),
             self.nms_iou,
             self.max_faces,
+            inclusive=True,
         )
 
 
@@ -112,4 +131,4 @@ class YoloFaceDetector(_LetterboxDetector):
         cxcy, half = rows[:, 0:2], rows[:, 2:4] / 2
         boxes = np.concatenate([cxcy - half, cxcy + half], axis=1)
         keypoints = rows[:, 5:20].reshape(-1, 5, 3)[:, :, :2]
-        return _faces(boxes / scale, keypoints / scale, rows[:, 4], self.nms_iou, self.max_faces)
+        return _faces(boxes / scale, keypoints / scale, rows[:, 4], self.nms_iou, self.max_faces, inclusive=False)

@@ -9,8 +9,11 @@ users' supply chain, so every answer from a server is distrusted until checked:
   restarts from zero instead of splicing old and new bytes;
 - web pages (login walls, mirror error pages), a size other than the registry's, a wrong SHA-256 and
   a file that is not an ONNX model with the registry's inputs and outputs are refused and removed;
-- when the registry pins no hash, the hash of the first complete, checked download is recorded in
-  NAME.sha256 (trust on first use) and enforced from then on, at fetch, `verify` and load;
+- size and SHA-256 are pinned per source (the same file name differs between hosts): mirrors are
+  tried in order, each checked against its own pin, and one whose file fails is passed over for the
+  next (the refusal is still reported if none succeeds); a cached file must match one of the pins;
+- from a source the registry pins no hash for, the hash of the first complete, checked download is
+  recorded in NAME.sha256 (trust on first use) and enforced from then on, at fetch, `verify` and load;
 - a lock file (NAME.lock) lets one process or thread download a model while the others wait;
 - the whole fetch has a deadline, so a trickling server cannot hang a run forever.
 
@@ -31,13 +34,13 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from swapline.errors import SwaplineError
-from swapline.models.registry import ModelSpec, registry
+from swapline.models.registry import ModelSpec, Source, registry
 
 log = logging.getLogger("swapline.models")
 
-# (path, size, mtime_ns, expected sha256) of cached files whose hash matched in this process: a file
+# (path, size, mtime_ns, accepted sha256s) of cached files whose hash matched in this process: a file
 # is hashed at its first load only, and again only once it changes.
-_intact: set[tuple[str, int, int, str]] = set()
+_intact: set[tuple[str, int, int, frozenset[str]]] = set()
 
 # Content types that mean "a web page", never a model file.
 _PAGE_TYPES = ("text/", "application/xhtml+xml")
@@ -100,11 +103,31 @@ class ModelStore:
         return self.folder / f"{self.spec(name).filename}.sha256"
 
     def expected_hash(self, name: str) -> str | None:
+        """The model-wide pinned hash, else the one recorded at the first download (None: neither)."""
         pinned = self.spec(name).sha256
         if pinned:
             return pinned.lower()
+        return self.recorded_hash(name)
+
+    def recorded_hash(self, name: str) -> str | None:
+        """The hash recorded at the first download from an unpinned source (None: none)."""
         record = self._pin_path(name)
         return record.read_text().strip() if record.exists() else None
+
+    def accepted_hashes(self, name: str) -> frozenset[str]:
+        """Every hash a cached file of this model may have: its sources' pins, plus the first-use
+        record unless every source is pinned (then a file matching no pin is refused). Empty: nothing
+        to check against (placed by hand, never fetched)."""
+        model = self.spec(name)
+        accepted = set(model.pinned_digests)
+        recorded = self.recorded_hash(name)
+        if recorded and not model.fully_pinned:
+            accepted.add(recorded)
+        return frozenset(accepted)
+
+    def _source_hash(self, name: str, source: Source) -> str | None:
+        """What a download from `source` must hash to: its pin, else the first-use record."""
+        return source.sha256.lower() if source.sha256 else self.recorded_hash(name)
 
     def resolve(self, name_or_path: str | Path) -> tuple[Path, ModelSpec | None]:
         """A local file as given, or a registry model from the cache (fetched when missing, checked
@@ -127,17 +150,18 @@ class ModelStore:
         """Refuse a cached file that changed since it was downloaded and checked (tampering, disk
         corruption, a half-copied file): one hash per process, none while the file is unchanged."""
         stat = path.stat()
-        size = self.spec(name).size
+        sizes = {s.size for s in self.spec(name).sources}
         again = f"run `swapline models verify {name}` and fetch it again"
-        if size is not None and stat.st_size != size:
-            raise SwaplineError(f"{path}: {name} has {stat.st_size} bytes, expected {size}; {again}")
-        expected = self.expected_hash(name)
-        if expected is None:  # placed by hand and never fetched: nothing to check against
+        if None not in sizes and stat.st_size not in sizes:  # every source pins a size
+            expected = " or ".join(str(s) for s in sorted(sizes))
+            raise SwaplineError(f"{path}: {name} has {stat.st_size} bytes, expected {expected}; {again}")
+        accepted = self.accepted_hashes(name)
+        if not accepted:  # placed by hand and never fetched: nothing to check against
             return
-        key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, expected)
+        key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, accepted)
         if key in _intact:
             return
-        if sha256_of(path) != expected:
+        if sha256_of(path) not in accepted:
             raise SwaplineError(f"{path}: {name} changed since it was downloaded (SHA-256 mismatch); {again}")
         _intact.add(key)
 
@@ -173,11 +197,12 @@ class ModelStore:
         deadline = time.monotonic() + self.deadline_s
         partial = target.with_name(target.name + ".partial")
         last: Exception = _Retryable("no source")
-        for url in model.urls:
+        refused: _WrongFile | None = None  # a source sent a file that failed its checks: try the next
+        for source in model.sources:
             for attempt in range(self.retries + 1):
                 try:
-                    self._download(url, partial, model, deadline)
-                    digest = self._check_download(partial, model, target)
+                    self._download(source, partial, model, deadline)
+                    digest = self._check_download(partial, model, source, target)
                 except _WrongSource as exc:  # 404, a web page, another size...: another try will not help
                     last = exc
                     break
@@ -186,17 +211,21 @@ class ModelStore:
                     if attempt < self.retries:
                         time.sleep(min(self.backoff_s * (2**attempt), max(0.0, deadline - time.monotonic())))
                     continue
-                except _WrongFile:
+                except _WrongFile as exc:
                     partial.unlink(missing_ok=True)
                     _meta_path(partial).unlink(missing_ok=True)
-                    raise
+                    refused = refused or exc
+                    break
                 os.replace(partial, target)
                 _meta_path(partial).unlink(missing_ok=True)
-                if not model.sha256 and not self._pin_path(name).exists():
+                if not source.pinned and not self._pin_path(name).exists():
                     self._pin_path(name).write_text(digest + "\n")  # trust on first use
                 stat = target.stat()
-                _intact.add((str(target.resolve()), stat.st_size, stat.st_mtime_ns, digest))  # hashed just now
+                key = (str(target.resolve()), stat.st_size, stat.st_mtime_ns, self.accepted_hashes(name))
+                _intact.add(key)  # hashed just now
                 return target
+        if refused is not None:  # what a mirror sent was refused: say so, rather than a later 404
+            raise refused
         if isinstance(last, _WrongSource):
             raise SwaplineError(f"{target}: {last}; place the file there by hand (from {model.urls[0]})")
         raise SwaplineError(
@@ -204,12 +233,13 @@ class ModelStore:
             f"(from {model.urls[0]})"
         )
 
-    def _download(self, url: str, partial: Path, model: ModelSpec, deadline: float) -> None:
-        """Fill `partial` from `url`: append after a cut only while the server's validator is the one
-        recorded when the download began, else start again from zero."""
+    def _download(self, source: Source, partial: Path, model: ModelSpec, deadline: float) -> None:
+        """Fill `partial` from the source's URL: append after a cut only while the server's validator is
+        the one recorded when the download began, else start again from zero."""
         import requests
         import urllib3
 
+        url = source.url
         meta = _meta_path(partial)
         have = partial.stat().st_size if partial.exists() else 0
         validator = _saved_validator(meta, url) if have else None
@@ -246,9 +276,9 @@ class ModelStore:
             else:  # the whole file: it replaces whatever the partial held
                 done = 0
             length = _int(response.headers.get("Content-Length"))
-            total = done + length if length is not None else model.size
-            if model.size is not None and total != model.size:
-                raise _WrongSource(f"{url} offers {total} bytes for {model.name}, the registry expects {model.size}")
+            total = done + length if length is not None else source.size
+            if source.size is not None and total != source.size:
+                raise _WrongSource(f"{url} offers {total} bytes for {model.name}, the registry expects {source.size}")
             if not done:
                 _save_validator(meta, url, _validator(response))
             read = getattr(response.raw, "read1", response.raw.read)  # read1: whatever has arrived, no waiting
@@ -266,17 +296,25 @@ class ModelStore:
             if length is not None and done < total:
                 raise _Retryable(f"connection cut after {done} bytes")
 
-    def _check_download(self, partial: Path, model: ModelSpec, target: Path) -> str:
-        """The SHA-256 of a complete download that has the registry's size, the pinned or recorded
-        hash and the registry's ONNX signature; else _WrongFile (and nothing is kept or recorded)."""
+    def _check_download(self, partial: Path, model: ModelSpec, source: Source, target: Path) -> str:
+        """The SHA-256 of a complete download that has its source's size, its source's pinned (or the
+        recorded) hash and the registry's ONNX signature; else _WrongFile (nothing kept or recorded)."""
         name = model.name
         size = partial.stat().st_size
-        if model.size is not None and size != model.size:
-            raise _WrongFile(f"{target}: download of {name} has {size} bytes, expected {model.size}; removed")
+        if source.size is not None and size != source.size:
+            raise _WrongFile(f"{target}: download of {name} has {size} bytes, expected {source.size}; removed")
         digest = sha256_of(partial)
-        expected = self.expected_hash(name)  # pinned in the registry, or recorded at first download
+        expected = self._source_hash(name, source)  # pinned for this source, or recorded at first download
         if expected and digest != expected:
             raise _WrongFile(f"{target}: download of {name} failed its SHA-256 check; removed")
+        if not expected and source.published_once and digest != source.published_once.lower():
+            log.warning(
+                "%s: %s has sha256 %s, not the %s published once; kept on trust on first use",
+                target,
+                name,
+                digest[:12],
+                source.published_once[:12],
+            )
         try:
             _check_onnx(partial, model, target)
         except SwaplineError as exc:
@@ -301,8 +339,8 @@ class ModelStore:
         path = self.path(name)
         if not path.exists():
             return "missing"
-        expected = self.expected_hash(name)
-        if expected and sha256_of(path) != expected:
+        accepted = self.accepted_hashes(name)
+        if accepted and sha256_of(path) not in accepted:
             path.unlink()
             return "checksum mismatch: removed"
         try:

@@ -35,6 +35,7 @@ from swapline.session import SwapSession
 from swapline.settings import VideoOptions
 
 ProgressCallback = Callable[[int, int | None], None]  # (frames done, total frames or None)
+DECODE_BUFFER_BYTES = 64 << 20
 
 
 @dataclass
@@ -158,7 +159,8 @@ class VideoSwapJob:
     def _run(self, on_progress: ProgressCallback | None) -> VideoReport:
         info, options, store = self.info, self.options, self.store
         total = info.frames or int(round(info.duration_s * info.fps)) or None
-        frames = StageQueue(size=8)
+        # decoded frames waiting: up to 8, fewer for big frames (a 4K frame is 25 MB)
+        frames = StageQueue(size=max(2, min(8, DECODE_BUFFER_BYTES // (info.width * info.height * 3))))
         stop = threading.Event()
         errors: list[BaseException] = []
         reader = threading.Thread(target=_decode, args=(info, frames, stop, errors), name="decode", daemon=True)

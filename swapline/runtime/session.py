@@ -3,14 +3,21 @@
 Providers are tried in the order TensorRT -> CUDA -> CPU; whatever the installed onnxruntime
 build offers is used, and the provider that actually runs is logged once per model. Sessions
 are cached per (model file, settings) so a model is loaded once per process, never per frame.
+
+onnxruntime-gpu lists TensorRT whether or not TensorRT's own libraries are installed; asking for it
+without them makes ONNX Runtime print a multi-line "EP Error" block on stdout and fall back. So
+TensorRT is probed once per process (can its libraries be loaded?) and, when they cannot, skipped
+with one log line.
 """
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import logging
 import os
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +27,14 @@ from swapline.errors import SwaplineError
 
 log = logging.getLogger("swapline.runtime")
 
-PROVIDER_ORDER = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
+TENSORRT = "TensorrtExecutionProvider"
+CUDA = "CUDAExecutionProvider"
+CPU = "CPUExecutionProvider"
+PROVIDER_ORDER = (TENSORRT, CUDA, CPU)
+GPU_PROVIDERS = (TENSORRT, CUDA)
+CONV_ALGO_SEARCH = ("EXHAUSTIVE", "HEURISTIC", "DEFAULT")
+# What ONNX Runtime's TensorRT provider links against (TensorRT 10).
+TENSORRT_LIBRARIES = ("libnvinfer.so.10", "libnvinfer_plugin.so.10", "libnvonnxparser.so.10")
 
 
 @dataclass(frozen=True)
@@ -36,24 +50,109 @@ class RuntimeSettings:
     trt_cache_dir: Path | None = None
     trt_fp16: bool = True
     extra_options: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+    # cuDNN convolution algorithm choice on CUDA: EXHAUSTIVE benchmarks every algorithm once per
+    # shape (slower first run, fastest after); HEURISTIC picks without timing (to measure against).
+    cudnn_conv_algo_search: str = "EXHAUSTIVE"
+    # On CUDA or TensorRT, load a model's float16 twin (registry "fp16") when it has one.
+    prefer_fp16: bool = True
+    # On a GPU, bind the generator's inputs through IO binding (the source identity stays on the device).
+    io_binding: bool = True
+
+    def __post_init__(self) -> None:
+        if self.cudnn_conv_algo_search not in CONV_ALGO_SEARCH:
+            raise SwaplineError(
+                f"cudnn conv algo search must be one of {', '.join(CONV_ALGO_SEARCH)}, "
+                f"not {self.cudnn_conv_algo_search!r}"
+            )
 
 
-def available_providers(wanted: tuple[str, ...]) -> list[str]:
+def available_providers(wanted: tuple[str, ...], have: Sequence[str] | None = None) -> list[str]:
     """The wanted providers this onnxruntime build has, in the wanted order (CPU always last)."""
-    have = set(ort.get_available_providers())
-    chosen = [p for p in wanted if p in have]
-    if "CPUExecutionProvider" not in chosen:
-        chosen.append("CPUExecutionProvider")
+    present = set(ort.get_available_providers() if have is None else have)
+    chosen = [p for p in wanted if p in present]
+    if CPU not in chosen:
+        chosen.append(CPU)
     return chosen
 
 
-class SessionFactory:
-    """Creates and caches ONNX Runtime sessions; thread-safe."""
+@functools.cache
+def tensorrt_loadable() -> bool:
+    """Whether TensorRT's libraries load in this process; probed once, one log line when not."""
+    for name in TENSORRT_LIBRARIES:
+        try:
+            ctypes.CDLL(name)
+        except OSError:
+            log.info("TensorRT skipped: %s cannot be loaded (TensorRT not installed or not on the library path)", name)
+            return False
+    return True
 
-    def __init__(self, settings: RuntimeSettings | None = None) -> None:
+
+def provider_list(
+    settings: RuntimeSettings, have: Sequence[str] | None = None, tensorrt_ok: bool | None = None
+) -> list:
+    """The providers (with their options) a session is created with. `have`: the providers this
+    onnxruntime build offers (default: ask it); `tensorrt_ok`: whether TensorRT's libraries load
+    (default: probe once, only when TensorRT is wanted and offered)."""
+    providers: list = []
+    for name in available_providers(settings.providers, have):
+        if name == TENSORRT:
+            if not (tensorrt_loadable() if tensorrt_ok is None else tensorrt_ok):
+                continue
+            cache = (
+                settings.trt_cache_dir
+                or Path(os.environ.get("SWAPLINE_HOME", Path.home() / ".cache" / "swapline")) / "trt"
+            )
+            options = {
+                "trt_engine_cache_enable": True,
+                "trt_engine_cache_path": str(cache),
+                "trt_fp16_enable": settings.trt_fp16,
+            }
+            providers.append((name, options))
+        elif name == CUDA:
+            providers.append((name, {"cudnn_conv_algo_search": settings.cudnn_conv_algo_search}))
+        else:
+            providers.append(name)
+    return providers
+
+
+def provider_names(providers: list) -> list[str]:
+    return [p[0] if isinstance(p, tuple) else p for p in providers]
+
+
+class SessionFactory:
+    """Creates and caches ONNX Runtime sessions; thread-safe.
+
+    available, tensorrt_ok: what provider_list is told instead of asking onnxruntime and probing
+    TensorRT (for planning a GPU run from elsewhere, and for tests)."""
+
+    def __init__(
+        self,
+        settings: RuntimeSettings | None = None,
+        available: Sequence[str] | None = None,
+        tensorrt_ok: bool | None = None,
+    ) -> None:
         self.settings = settings or RuntimeSettings()
         self._sessions: dict[str, ort.InferenceSession] = {}
         self._lock = threading.Lock()
+        self._available, self._tensorrt_ok = available, tensorrt_ok
+        self._providers: list | None = None
+
+    @property
+    def providers(self) -> list:
+        """The provider list every session of this factory asks for (TensorRT probed once)."""
+        if self._providers is None:
+            self._providers = provider_list(self.settings, self._available, self._tensorrt_ok)
+        return self._providers
+
+    @property
+    def gpu(self) -> bool:
+        """Models run on a GPU provider first (CUDA or TensorRT)."""
+        return provider_names(self.providers)[0] in GPU_PROVIDERS
+
+    @property
+    def fp16(self) -> bool:
+        """Float16 model variants are preferred: a GPU provider, and the setting on."""
+        return self.settings.prefer_fp16 and self.gpu
 
     def _options(self) -> ort.SessionOptions:
         options = ort.SessionOptions()
@@ -70,26 +169,10 @@ class SessionFactory:
         return options
 
     def _provider_list(self) -> list:
-        providers: list = []
-        for name in available_providers(self.settings.providers):
-            if name == "TensorrtExecutionProvider":
-                cache = (
-                    self.settings.trt_cache_dir
-                    or Path(os.environ.get("SWAPLINE_HOME", Path.home() / ".cache" / "swapline")) / "trt"
-                )
-                cache.mkdir(parents=True, exist_ok=True)
-                providers.append(
-                    (
-                        name,
-                        {
-                            "trt_engine_cache_enable": True,
-                            "trt_engine_cache_path": str(cache),
-                            "trt_fp16_enable": self.settings.trt_fp16,
-                        },
-                    )
-                )
-            else:
-                providers.append(name)
+        providers = self.providers
+        for name, options in (p for p in providers if isinstance(p, tuple)):
+            if name == TENSORRT:
+                Path(options["trt_engine_cache_path"]).mkdir(parents=True, exist_ok=True)
         return providers
 
     def load(self, path: Path | str) -> ort.InferenceSession:

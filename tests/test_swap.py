@@ -105,3 +105,38 @@ def test_strong_yaw_source_degrades_to_the_target(photos):
     swapper.swap(output, target_face, registered)
     assert np.isfinite(output).all()
     assert np.abs(output.astype(int) - target_image.astype(int)).mean() < 3
+
+
+def _ratios(points):
+    """Identity proportions over the inter-ocular distance: inner eye-corner gap, nose length
+    (between the eyes to the tip), mouth width."""
+    iod = np.linalg.norm(points[263, :2] - points[33, :2])
+    return np.array(
+        [
+            np.linalg.norm(points[362, :2] - points[133, :2]),
+            np.linalg.norm(points[168, :2] - points[4, :2]),
+            np.linalg.norm(points[291, :2] - points[61, :2]),
+        ]
+    ) / iod
+
+
+@pytest.mark.parametrize(("source", "target"), [("astronaut.png", "obama.jpg")])
+def test_identity_shape_moves_proportions_and_keeps_expression_and_pose(photos, source, target):
+    from swapline.swap.shape import IdentityShape, ShapeSettings, eye_openings, mouth_opening, relative_pose_degrees
+
+    source_face, target_face = photos[source][1], photos[target][1]
+    shape = IdentityShape(source_face.landmarks)
+    shaped = target_face.landmarks.copy()
+    shaped[:, :2] += shape.offsets(target_face.landmarks, ShapeSettings(strength=1.0))
+    before = np.abs(_ratios(target_face.landmarks) - _ratios(source_face.landmarks)).sum()
+    after = np.abs(_ratios(shaped) - _ratios(source_face.landmarks)).sum()
+    assert before > 0.03  # different people, different proportions
+    assert after < 0.5 * before  # the shaped target has the source's proportions
+    # the target's expression: obama.jpg smiles with an open mouth, the astronaut's is closed
+    assert abs(mouth_opening(shaped) - mouth_opening(target_face.landmarks)) < 0.03
+    for a, b in zip(eye_openings(shaped), eye_openings(target_face.landmarks), strict=True):
+        assert abs(a - b) < 0.01
+    # and its pose (z is the target's: measured on the shaped x, y)
+    assert max(abs(v) for v in relative_pose_degrees(target_face.landmarks, shaped)) < 3.0
+    # strength 0: nothing moves
+    assert not shape.offsets(target_face.landmarks, ShapeSettings(strength=0.0)).any()

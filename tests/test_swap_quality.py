@@ -92,7 +92,9 @@ def test_hidden_cheek_is_filled_from_the_mirror_side(photos):
     assert (mirrored[cheek].max(axis=1) < 40).mean() < 0.01  # and no black padding
 
 
-@pytest.mark.parametrize("step", ABLATION_STEPS)
+# target_occluders changes nothing on a clear face (by design): test_swap_occlusion.py shows it
+# switched off and on over composited objects.
+@pytest.mark.parametrize("step", [step for step in ABLATION_STEPS if step != "target_occluders"])
 def test_every_step_can_be_switched_off_and_changes_the_result(photos, step):
     source = "obama_partial_face.jpg" if step == "mirror_fill" else "astronaut.png"
     target = "biden2.jpg" if step == "mirror_fill" else "obama.jpg"

@@ -1,7 +1,10 @@
 """`swapline bench quality`: does the output look like the source person, posed like the target?
 
-Over every ordered pair of photos of different people (identity = file-name prefix, e.g.
-obama2.jpg -> obama), swap and measure with an independent identity model (dlib):
+Photos are read from the folder and every folder below it (tests/data holds dev/). Identity is
+the file name: `<person>_<n>.jpg` -> person, else its leading letters (obama2.jpg -> obama).
+Pairs (deterministic, see select_pairs): every source photo against PAIRS_PER_SOURCE photos of
+other people, spread round-robin over the sorted list. For each pair, swap and measure with an
+independent identity model (dlib):
   - identity retrieval: the identity whose photos are nearest on average to the output is the source's;
   - descriptor distance output -> source photo, -> target photo, and to each person's *other*
     photos (the honest identity measure: not the very pixels that were copied);
@@ -10,12 +13,18 @@ obama2.jpg -> obama), swap and measure with an independent identity model (dlib)
   - seam score: gradient energy in a band along the face oval in the output, over the same band
     in the target (1.0 = no added edge);
   - sharpness ratio: face-interior detail (mean |Laplacian|) of the output over the target's;
+  - tone seam: CIEDE2000 between the output's skin just inside the face oval and the target's
+    skin just outside it (forehead, cheeks-to-ears, neck), per sector around the face;
+  - expression and pose kept: mouth opening (inner-lip gap / IOD), eye openings (lid gap / eye
+    width) and head yaw/pitch/roll of the output against the target's;
+  - how far the identity-shape step moved the inner face (mean offset / IOD);
   - swap time.
 With ablation, the same pairs run once per switchable step of the mesh swapper with that step off.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -33,9 +42,22 @@ from swapline.io.images import FORMATS
 from swapline.session import SwapSession
 from swapline.settings import SwapSettings
 from swapline.swap.mesh_swapper import ABLATION_STEPS
+from swapline.swap.shape import ShapeSettings, eye_openings, mouth_opening, relative_pose_degrees
+from swapline.swap.skin import feature_mask
+
+PAIRS_PER_SOURCE = 6
+ABLATION_PAIRS_PER_SOURCE = 2  # each ablation variant re-runs every pair: fewer of them
+PAIR_SELECTION = (
+    f"every source photo against {PAIRS_PER_SOURCE} photos of other people ({ABLATION_PAIRS_PER_SOURCE} "
+    "for the ablation variants, 'all steps (ablation pairs)' being their baseline): the other "
+    "people's photos in sorted path order, taken at even steps from the source's own position"
+)
 
 
 def identity_of(path: Path) -> str:
+    numbered = re.fullmatch(r"(.+)_\d+", path.stem)
+    if numbered:
+        return numbered.group(1).lower()
     match = re.match(r"[a-zA-Z]+", path.stem)
     return match.group(0).lower() if match else path.stem
 
@@ -62,6 +84,12 @@ class PairResult:
     landmark_error: float
     seam: float
     sharpness: float
+    tone_de: float | None  # output inside the oval vs target outside it
+    tone_de_target: float | None  # the same measure on the unmodified target: its own baseline
+    mouth_diff: float
+    eye_diff: float
+    pose_diff_deg: float  # largest of |yaw|, |pitch|, |roll| between output and target
+    shape_move_iod: float
     swap_ms: float
 
 
@@ -78,6 +106,16 @@ class QualityReport:
             values = [v for v in values if v is not None]
             return float(np.mean(values)) if values else None
 
+        def median(values):
+            values = [v for v in values if v is not None]
+            return float(np.median(values)) if values else None
+
+        def largest(values):
+            values = [v for v in values if v is not None]
+            return float(np.max(values)) if values else None
+
+        tone = [p.tone_de for p in self.pairs]
+
         return {
             "pairs": len(self.pairs),
             "identity_retrieval": mean([p.correct for p in self.pairs]),
@@ -88,7 +126,16 @@ class QualityReport:
             "mean_landmark_error_iod": mean([p.landmark_error for p in self.pairs]),
             "max_landmark_error_iod": float(np.max([p.landmark_error for p in self.pairs])),
             "mean_seam_score": mean([p.seam for p in self.pairs]),
+            "max_seam_score": largest([p.seam for p in self.pairs]),
             "mean_sharpness_ratio": mean([p.sharpness for p in self.pairs]),
+            "median_tone_de2000": median(tone),
+            "max_tone_de2000": largest(tone),
+            "median_tone_de2000_target_itself": median([p.tone_de_target for p in self.pairs]),
+            "max_mouth_opening_diff": largest([p.mouth_diff for p in self.pairs]),
+            "max_eye_opening_diff": largest([p.eye_diff for p in self.pairs]),
+            "mean_eye_opening_diff": mean([p.eye_diff for p in self.pairs]),
+            "max_pose_diff_deg": largest([p.pose_diff_deg for p in self.pairs]),
+            "mean_shape_move_iod": mean([p.shape_move_iod for p in self.pairs]),
             "median_swap_ms": float(np.median([p.swap_ms for p in self.pairs])),
         }
 
@@ -126,8 +173,73 @@ def sharpness_ratio(output: np.ndarray, target: np.ndarray, face: Face) -> float
     return detail(output) / max(detail(target), 1e-6)
 
 
+def _lab(pixels: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(pixels.astype(np.float32) * (1.0 / 255.0), cv2.COLOR_BGR2LAB)
+
+
+def tone_seam(output: np.ndarray, target: np.ndarray, face: Face, sectors: int = 12) -> float | None:
+    """CIEDE2000 between the output's skin just inside the face oval and the target's skin just
+    outside it, per sector around the face centre; the pixel-weighted median over sectors (None:
+    no sector has skin on both sides). Skin is where the *target* is close to its own cheek
+    colour (Mahalanobis distance in Lab < 2.5), on both sides: hair, brows, collar, glasses and
+    background are left out, and the output is read at the target's skin positions."""
+    from skimage.color import deltaE_ciede2000
+
+    points = face.landmarks[:, :2]
+    iod = inter_ocular_distance(face.landmarks)
+    pad = int(0.6 * iod) + 2
+    x0, y0 = np.maximum(np.floor(points.min(axis=0)).astype(int) - pad, 0)
+    x1, y1 = np.ceil(points.max(axis=0)).astype(int) + pad
+    crop = np.s_[y0:y1, x0:x1]
+    out, tgt = output[crop], target[crop]
+    local = points - [x0, y0]
+    shape = tgt.shape[:2]
+    mesh = face_mesh()
+    oval = np.zeros(shape, np.uint8)
+    cv2.fillPoly(oval, [np.round(local[mesh.face_oval]).astype(np.int32)], 255)
+
+    def ellipse(fraction):
+        size = max(3, int(fraction * iod) | 1)
+        return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
+
+    inner = (cv2.erode(oval, ellipse(0.1)) > 0) & ~(cv2.erode(oval, ellipse(0.4)) > 0)
+    inner &= feature_mask(local, mesh, shape, grow=0.15 * iod) == 0
+    outer = (cv2.dilate(oval, ellipse(0.4)) > 0) & ~(cv2.dilate(oval, ellipse(0.1)) > 0)
+    lab_t, lab_o = _lab(tgt), _lab(out)
+    core = np.zeros(shape, np.uint8)
+    cv2.fillConvexPoly(core, np.round(cv2.convexHull(local[[50, 280, 4, 168]].astype(np.float32))).astype(np.int32), 1)
+    sample = lab_t[core > 0]
+    if len(sample) < 30:
+        return None
+    diff = lab_t - sample.mean(axis=0)
+    inverse = np.linalg.inv(np.cov(sample.T) + np.eye(3) * 4.0)
+    skin = np.sqrt(np.einsum("...i,ij,...j->...", diff, inverse, diff)) < 2.5
+    inner &= skin
+    outer &= skin
+    centre = local[mesh.face_oval].mean(axis=0)
+    ys, xs = np.mgrid[: shape[0], : shape[1]]
+    sector = ((np.arctan2(ys - centre[1], xs - centre[0]) + math.pi) / (2 * math.pi) * sectors).astype(int) % sectors
+    values, weights = [], []
+    for k in range(sectors):
+        a, b = inner & (sector == k), outer & (sector == k)
+        if a.sum() >= 20 and b.sum() >= 20:
+            mean_a, mean_b = lab_o[a].mean(axis=0), lab_t[b].mean(axis=0)
+            values.append(float(deltaE_ciede2000(mean_a, mean_b)))
+            weights.append(min(a.sum(), b.sum()))
+    if not values:
+        return None
+    order = np.argsort(values)
+    cumulative = np.cumsum(np.asarray(weights, float)[order])
+    return float(np.asarray(values)[order][np.searchsorted(cumulative, cumulative[-1] / 2)])
+
+
+def photo_paths(folder: Path) -> list[Path]:
+    """Photos in folder and every folder below it, in sorted path order."""
+    return sorted(p for p in Path(folder).rglob("*") if p.is_file() and p.suffix.lower() in FORMATS)
+
+
 def load_photos(folder: Path, session: SwapSession, encoder: DlibFaceEncoder, report: QualityReport) -> list[Photo]:
-    paths = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in FORMATS)
+    paths = photo_paths(folder)
     if not paths:
         raise SwaplineError(f"{folder}: no jpg, png or webp photos")
     photos = []
@@ -148,15 +260,30 @@ def _others(descriptor, photos: list[Photo], identity: str, exclude: Path) -> fl
     return float(np.mean(distances)) if distances else None
 
 
-def _pairs(photos: list[Photo]) -> list[tuple[Photo, Photo]]:
-    pairs = [(s, t) for s in photos for t in photos if s.identity != t.identity]
+def select_pairs(photos: list[Photo], per_source: int = PAIRS_PER_SOURCE) -> list[tuple[Photo, Photo]]:
+    """Deterministic subset of the ordered pairs of different people (all of them when few)."""
+    pairs = []
+    for index, source in enumerate(photos):
+        others = [t for t in photos if t.identity != source.identity]
+        if len(others) <= per_source:
+            pairs += [(source, t) for t in others]
+            continue
+        step = len(others) / per_source
+        pairs += [(source, others[int(index + k * step) % len(others)]) for k in range(per_source)]
+    return pairs
+
+
+def _pairs(photos: list[Photo], per_source: int = PAIRS_PER_SOURCE) -> list[tuple[Photo, Photo]]:
+    pairs = select_pairs(photos, per_source)
     if not pairs:
         raise SwaplineError("needs photos of at least two people (identity = file-name prefix)")
     return pairs
 
 
-def _measure_pairs(session: SwapSession, encoder, photos: list[Photo], report: QualityReport, step) -> None:
-    for source, target in _pairs(photos):
+def _measure_pairs(
+    session: SwapSession, encoder, photos: list[Photo], report: QualityReport, step, per_source: int
+) -> None:
+    for source, target in _pairs(photos, per_source):
         registered = session.register_source(source.pixels, source.path.name)
         output = target.pixels.copy()
         timings: dict[str, float] = {}
@@ -173,10 +300,15 @@ def _measure_pairs(session: SwapSession, encoder, photos: list[Photo], report: Q
         for photo in photos:
             by_identity.setdefault(photo.identity, []).append(descriptor_distance(descriptor, photo.descriptor))
         retrieved = min(by_identity, key=lambda k: float(np.mean(by_identity[k])))
-        error = float(
-            np.linalg.norm(out_face.landmarks[:, :2] - target.face.landmarks[:, :2], axis=1).mean()
-            / inter_ocular_distance(target.face.landmarks)
-        )
+        target_lm, out_lm = target.face.landmarks, out_face.landmarks
+        iod = inter_ocular_distance(target_lm)
+        error = float(np.linalg.norm(out_lm[:, :2] - target_lm[:, :2], axis=1).mean() / iod)
+        eye_out, eye_target = eye_openings(out_lm), eye_openings(target_lm)
+        moved = 0.0
+        swapper = session.settings.swapper
+        if getattr(registered, "shape", None) is not None and swapper.identity_shape:
+            offsets = registered.shape.offsets(target_lm, ShapeSettings(swapper.shape_strength, swapper.shape_outline))
+            moved = float(np.linalg.norm(offsets, axis=1).mean() / iod)
         report.pairs.append(
             PairResult(
                 source=source.path.name,
@@ -190,6 +322,12 @@ def _measure_pairs(session: SwapSession, encoder, photos: list[Photo], report: Q
                 landmark_error=error,
                 seam=seam_score(output, target.pixels, target.face),
                 sharpness=sharpness_ratio(output, target.pixels, target.face),
+                tone_de=tone_seam(output, target.pixels, target.face),
+                tone_de_target=tone_seam(target.pixels, target.pixels, target.face),
+                mouth_diff=abs(mouth_opening(out_lm) - mouth_opening(target_lm)),
+                eye_diff=max(abs(a - b) for a, b in zip(eye_out, eye_target, strict=True)),
+                pose_diff_deg=max(abs(v) for v in relative_pose_degrees(target_lm, out_lm)),
+                shape_move_iod=moved,
                 swap_ms=swap_ms,
             )
         )
@@ -209,10 +347,12 @@ def run_quality(
     photos = load_photos(Path(folder), base_session, encoder, loading)
     variants = {"all steps": settings}
     if ablation:
+        variants["all steps (ablation pairs)"] = settings
         for step in ABLATION_STEPS:
             variants[f"without {step}"] = replace(settings, swapper=replace(settings.swapper, **{step: False}))
     reports = {}
-    total = len(variants) * len(_pairs(photos))
+    per_source = {name: PAIRS_PER_SOURCE if name == "all steps" else ABLATION_PAIRS_PER_SOURCE for name in variants}
+    total = sum(len(_pairs(photos, n)) for n in per_source.values())
     done = 0
 
     def step() -> None:
@@ -223,7 +363,7 @@ def run_quality(
     for name, variant in variants.items():
         report = QualityReport(skipped=dict(loading.skipped))
         session = base_session if variant is settings else SwapSession(variant)
-        _measure_pairs(session, encoder, photos, report, step)
+        _measure_pairs(session, encoder, photos, report, step, per_source[name])
         reports[name] = report
     return reports
 
@@ -259,6 +399,7 @@ def quality_payload(reports: dict[str, QualityReport]) -> dict:
     summaries = {name: report.summary() for name, report in reports.items()}
     return {
         "machine": machine_info(),
+        "pair_selection": PAIR_SELECTION,
         "summary": summaries["all steps"],
         "ablation": {name: s for name, s in summaries.items() if name != "all steps"},
         "pairs": [p.__dict__ for p in full.pairs],

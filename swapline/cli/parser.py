@@ -109,7 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="bench", required=True)
     quality = bench.add_parser("quality", help="identity and pose quality over photo pairs")
-    quality.add_argument("--faces", type=Path, required=True, help="folder of photos, identity = file-name prefix")
+    quality.add_argument(
+        "--faces", type=Path, required=True, help="folder of photos (and subfolders); identity = name without _<n>"
+    )
     quality.add_argument("--json", type=Path, help="also write the results here")
     quality.add_argument("--ablation", action="store_true", help="also run with each swapper step off in turn")
     _add_session_options(quality, "full", faces=False)

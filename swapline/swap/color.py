@@ -24,10 +24,15 @@ def match_lighting(
     weight: np.ndarray,
     sigma: float,
     work_scale: float = 0.25,
-    ratio_limits: tuple[float, float] = (0.25, 4.0),
+    ratio_limits: tuple[float, float] = (0.08, 8.0),
+    tint_limits: tuple[float, float] = (0.5, 2.0),
 ) -> np.ndarray:
     """source * (lowpass(target) / lowpass(source)), both float32 BGR of the same crop size.
 
+    The ratio is split into a brightness gain (its channel mean) and a tint (each channel over
+    that mean), limited separately: clipping channels one by one turned dark skin in dim light
+    into a pale grey-lavender mask (the blue channel hit the limit first); a limited gain with
+    the tint kept stays the target's hue however far the light level is off.
     The low-pass images are computed on a reduced grid (work_scale) since they are smooth by
     construction; that keeps this step well under a millisecond for a 200 px face.
     """
@@ -39,6 +44,9 @@ def match_lighting(
     small_sigma = max(0.8, sigma * work_scale)
     low_s = _masked_lowpass(small_s, small_w, small_sigma)
     low_t = _masked_lowpass(small_t, small_w, small_sigma)
-    ratio = np.clip((low_t + 4.0) / (low_s + 4.0), *ratio_limits)
+    ratio = (low_t + 2.0) / (low_s + 2.0)
+    gain = ratio.mean(axis=2, keepdims=True)
+    tint = np.clip(ratio / gain, *tint_limits)
+    ratio = np.clip(gain, *ratio_limits) * tint
     ratio = cv2.resize(ratio, (w, h), interpolation=cv2.INTER_LINEAR)
     return source * ratio

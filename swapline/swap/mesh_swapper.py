@@ -29,20 +29,34 @@ from swapline.swap.blend import multiband_blend
 from swapline.swap.color import match_lighting
 from swapline.swap.masks import feathered_face_mask, mouth_mask
 from swapline.swap.mesh_warp import maps_from_ids, rasterize_triangles, triangle_affines
-from swapline.swap.skin import expected_skin, skin_validity
+from swapline.swap.shape import IdentityShape, ShapeSettings
+from swapline.swap.skin import expected_skin, skin_validity, target_occluders
 
 # Steps of the swapper that can be switched off one at a time (bench quality --ablation).
-ABLATION_STEPS = ("skin_mask", "mirror_fill", "match_sharpness", "match_lighting", "multiband", "keep_target_mouth")
+ABLATION_STEPS = (
+    "identity_shape",
+    "skin_mask",
+    "mirror_fill",
+    "match_sharpness",
+    "match_lighting",
+    "target_occluders",
+    "multiband",
+    "keep_target_mouth",
+)
 
 
 @dataclass(frozen=True)
 class MeshSwapSettings:
+    identity_shape: bool = True
     skin_mask: bool = True
     mirror_fill: bool = True
     match_sharpness: bool = True
     match_lighting: bool = True
     multiband: bool = True
     keep_target_mouth: bool = True
+    target_occluders: bool = False  # off by default: the skin model still flags hair and collars on clear faces
+    shape_strength: float = 1.0  # how far the inner face moves toward the source's proportions
+    shape_outline: float = 0.0  # how far the face outline follows them
     feather: float = 0.08  # blend edge width, as a fraction of the face size
     lighting_sigma: float = 0.4  # low-pass radius for lighting transfer, x inter-ocular distance
     # A source triangle seen at less than this cosine (turned away) is not used.
@@ -62,6 +76,7 @@ class RegisteredSource:
     triangle_weight: np.ndarray  # (T + 1,) float32; the last entry (for "no triangle") is 0
     face: Face
     needs_mirror: bool = False  # some of the face is unusable: worth filling from the other side
+    shape: IdentityShape | None = None  # the source's 3D landmarks, for identity shape transfer
 
 
 def _face_box(points: np.ndarray, margin: float) -> tuple[float, float, float, float]:
@@ -161,11 +176,12 @@ class MeshSwapper:
             triangle_weight=np.append(weights, 0.0).astype(np.float32),
             face=face,
             needs_mirror=needs_mirror,
+            shape=IdentityShape(face.landmarks, self.mesh) if s.identity_shape else None,
         )
 
-    def _warp(self, ids, scale, local, source_points, usable_weights, texture, shape):
-        """Warp the texture onto the crop. The maps are computed on the (half-size) id grid and
-        scaled up: they are piecewise linear, so bilinear upsampling is exact inside triangles."""
+    def _maps(self, ids, scale, local, source_points, shape, outside_identity=False):
+        """remap() maps for the crop. Computed on the (half-size) id grid and scaled up: they
+        are piecewise linear, so bilinear upsampling is exact inside triangles."""
         matrices, usable = triangle_affines(local, source_points, self.mesh.triangles)
         sx, sy = ids.shape[1] / shape[1], ids.shape[0] / shape[0]  # grid / crop, per axis
         if scale != 1.0:  # maps from grid pixels: fold the grid scale into the affines
@@ -174,11 +190,25 @@ class MeshSwapper:
             matrices[:, 0, :] = column / sx
             matrices[:, 1, :] = row / sy
             matrices[:, 2, :] += (0.5 / sx - 0.5) * column + (0.5 / sy - 0.5) * row
-        map_x, map_y = maps_from_ids(ids, matrices, usable)
+        outside = (1 / sx, 0, 0, 1 / sy, 0.5 / sx - 0.5, 0.5 / sy - 0.5) if outside_identity else (0, 0, 0, 0, -1, -1)
+        map_x, map_y = maps_from_ids(ids, matrices, usable, outside)
         if scale != 1.0:
             size = (shape[1], shape[0])
             map_x = cv2.resize(map_x, size, interpolation=cv2.INTER_LINEAR)
             map_y = cv2.resize(map_y, size, interpolation=cv2.INTER_LINEAR)
+        return map_x, map_y
+
+    def _reshape_target(self, ids, scale, shaped, local, target):
+        """The target crop with its face moved to the shaped mesh (its mouth, teeth, eyes and
+        skin go where the source's proportions put them); unchanged outside the mesh."""
+        map_x, map_y = self._maps(ids, scale, shaped, local, target.shape[:2], outside_identity=True)
+        return cv2.remap(target, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+
+    def _warp(self, ids, scale, local, source_points, usable_weights, texture, shape):
+        """Warp the texture onto the crop, with the usable weight of every pixel."""
+        map_x, map_y = self._maps(ids, scale, local, source_points, shape)
+        if scale != 1.0:
+            size = (shape[1], shape[0])
             usable_weights = cv2.resize(usable_weights, size, interpolation=cv2.INTER_LINEAR)
             # next to the mesh border the scaled-up maps mix in the "outside" value: drop those
             inside = cv2.resize((ids >= 0).astype(np.float32), size, interpolation=cv2.INTER_LINEAR)
@@ -206,11 +236,16 @@ class MeshSwapper:
             return False
         shape = (y1 - y0, x1 - x0)
         local = (points - [x0, y0]).astype(np.float32)
+        offsets = None
+        if s.identity_shape and source.shape is not None and s.shape_strength > 0:
+            offsets = source.shape.offsets(face.landmarks, ShapeSettings(s.shape_strength, s.shape_outline))
         region = frame[y0:y1, x0:x1]
         face_size = float((points.max(axis=0) - points.min(axis=0)).max())
         scale = s.work_face_px / face_size if s.work_face_px else 1.0
         if scale >= 0.9:  # small enough: compose at full size
-            blended, _ = self._compose(region[..., :3].astype(np.float32), local, face.landmarks[:, 2], source)
+            blended, _ = self._compose(
+                region[..., :3].astype(np.float32), local, face.landmarks[:, 2], source, offsets
+            )
             region[..., :3] = np.clip(blended, 0, 255).astype(np.uint8)
             return True
         work = (max(8, round(shape[0] * scale)), max(8, round(shape[1] * scale)))
@@ -218,22 +253,37 @@ class MeshSwapper:
         small = downscale(region[..., :3], work)
         target_small = small.astype(np.float32)
         on_work = (local + 0.5) * grid - 0.5  # pixel centres, as cv2.resize maps them
-        blended, mask = self._compose(target_small, on_work, face.landmarks[:, 2], source)
+        blended, mask = self._compose(
+            target_small, on_work, face.landmarks[:, 2], source, None if offsets is None else offsets * grid
+        )
         apply_at_full_size(region, blended, target_small, mask)
         return True
 
     def _compose(
-        self, target: np.ndarray, local: np.ndarray, depth: np.ndarray, source: RegisteredSource
+        self,
+        target: np.ndarray,
+        local: np.ndarray,
+        depth: np.ndarray,
+        source: RegisteredSource,
+        offsets: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """The swapped crop (float32 BGR) and its finest-level blend weight (where the result is
-        the source), for target (float32 BGR crop) with landmarks at local (crop pixels)."""
+        the source), for target (float32 BGR crop) with landmarks at local (crop pixels), its
+        inner face moved by offsets (identity shape) when given."""
         s, mesh = self.settings, self.mesh
         shape = target.shape[:2]
         scale = 0.5 if min(shape) >= 96 else 1.0
         grid = (max(2, round(shape[0] * scale)), max(2, round(shape[1] * scale)))
         grid_scale = np.array([grid[1] / shape[1], grid[0] / shape[0]], np.float32)
+        reshape = offsets is not None and float(np.abs(offsets).max()) > 0.25
+        original = local
+        if reshape:
+            local = (local + offsets).astype(np.float32)
         on_grid = (local + 0.5) * grid_scale - 0.5  # pixel centres, as cv2.resize maps them
         ids = rasterize_triangles(on_grid, depth, mesh.triangles, grid)
+        reference = target  # the target as shot: its detail level, its occluders
+        if reshape:
+            target = self._reshape_target(ids, scale, local, original, target)
         swapped, valid = self._warp(
             ids, scale, local, source.points, source.triangle_weight[ids], source.texture, shape
         )
@@ -260,13 +310,19 @@ class MeshSwapper:
 
         skin = expected_skin(local, mesh, shape, iod) & (valid > 0.5)
         if s.match_sharpness:
-            swapped = match_sharpness(swapped, target, skin)
+            swapped = match_sharpness(swapped, reference, skin)
         if s.match_lighting:
             swapped = match_lighting(swapped, target, skin.astype(np.float32) * valid, s.lighting_sigma * iod)
         mask = feathered_face_mask(local[mesh.face_oval], shape, face_size, s.feather) * valid
         mouth = mouth_mask(local[mesh.lips_inner], shape, face_size) if s.keep_target_mouth else None
         if mouth is not None:
             mask *= 1.0 - mouth
+        occluders = None
+        if s.target_occluders:
+            occluders = target_occluders(reference, original, mesh, iod)
+            if reshape:  # the target moved under the shaped mesh; what stands in front did not
+                target += occluders[..., None] * (reference - target)
+            mask *= 1.0 - occluders
         if s.multiband:
             # outside the usable face the foreground is the target itself, so no level of the
             # pyramid carries the black surroundings (or the crop's edge) into the result
@@ -274,6 +330,8 @@ class MeshSwapper:
             blended = multiband_blend(swapped, target, mask)
             if mouth is not None:  # the pyramid's low bands reach into the mouth: put it back exactly
                 blended += mouth[..., None] * (target - blended)
+            if occluders is not None:  # and into what stands in front
+                blended += occluders[..., None] * (target - blended)
         else:
             blended = target + mask[..., None] * (swapped - target)
         return blended, mask

@@ -60,10 +60,13 @@ def rasterize_triangles(
     return ids
 
 
-def maps_from_ids(ids: np.ndarray, matrices: np.ndarray, usable: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """remap() maps for a triangle-id image and per-triangle affines (outside or unusable -> -1)."""
-    table = np.concatenate([matrices.reshape(-1, 6), [[0, 0, 0, 0, -1, -1]]]).astype(np.float32)
-    table[:-1][~usable] = [0, 0, 0, 0, -1, -1]
+def maps_from_ids(
+    ids: np.ndarray, matrices: np.ndarray, usable: np.ndarray, outside: tuple[float, ...] = (0, 0, 0, 0, -1, -1)
+) -> tuple[np.ndarray, np.ndarray]:
+    """remap() maps for a triangle-id image and per-triangle affines; outside the mesh (and on
+    unusable triangles) the affine `outside` applies (default: -1, nothing to sample)."""
+    table = np.concatenate([matrices.reshape(-1, 6), [outside]]).astype(np.float32)
+    table[:-1][~usable] = outside
     per_pixel = table[ids]  # id -1 picks the last row
     h, w = ids.shape
     xs = np.arange(w, dtype=np.float32)[None, :]

@@ -19,6 +19,7 @@ from swapline.runtime import RuntimeSettings
 from swapline.swap import MeshSwapSettings
 from swapline.trust import LabelSettings
 from swapline.trust.c2pa.settings import CredentialSettings
+from swapline.trust.liveness import LivenessSettings
 
 BLAZEFACE = ("full", "short")
 FACE_MODES = ("all", "largest", "reference")
@@ -118,6 +119,7 @@ class LiveOptions:
     split_stages: bool = True
     stall_ms: float = 0.0  # benchmark hiccup: the compose stage sleeps this long...
     stall_every: int = 30  # ...every this many frames
+    liveness: LivenessSettings | None = None  # ask for a blink, then a nod or turn, before swapping
 
 
 def providers_for(device: str | None = None, providers: str | None = None) -> tuple[str, ...] | None:

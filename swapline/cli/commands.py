@@ -193,7 +193,13 @@ def live(args: argparse.Namespace) -> int:
     fps = args.fps or getattr(frames, "fps", 30.0)
     registered = session.register_source(source_image, str(args.source))
     sink = _live_sink(args, size, fps, session)
-    options = LiveOptions(max_latency_ms=args.max_latency_ms, rate=AdaptiveRateSettings(enabled=not args.no_adaptive))
+    from swapline.trust.liveness import LivenessSettings
+
+    timeout = args.liveness_timeout
+    liveness = LivenessSettings(blink_timeout_s=timeout, nod_timeout_s=timeout) if args.liveness else None
+    options = LiveOptions(
+        max_latency_ms=args.max_latency_ms, rate=AdaptiveRateSettings(enabled=not args.no_adaptive), liveness=liveness
+    )
     pipeline = build_live_pipeline(session, registered, frames, sink, options, size=size)
     with _finish_on_signals(pipeline):
         stats = pipeline.run(duration_s=args.seconds)
@@ -244,6 +250,17 @@ def bench_scale(args: argparse.Namespace) -> int:
     with progress("scale benchmark") as on_progress:
         result = run_scale_bench(args.source, args.target, repeats=args.repeats, on_progress=on_progress)
     show(*scale_tables(result))
+    _write_json(args.json, result)
+    return 0
+
+
+def bench_liveness(args: argparse.Namespace) -> int:
+    from swapline.bench.liveness import liveness_tables, run_liveness_bench
+
+    motions = tuple(args.motions.split(","))
+    with progress("liveness cases") as on_progress:
+        result = run_liveness_bench(args.faces, fps=args.fps, motions=motions, on_progress=on_progress)
+    show(*liveness_tables(result))
     _write_json(args.json, result)
     return 0
 

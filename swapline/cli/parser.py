@@ -104,6 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
     live.add_argument("--no-adaptive", action="store_true", help="keep full rate with no face in view")
     live.add_argument("--no-overlay", action="store_true", help="no latency/fps text in the window")
     live.add_argument("--json", action="store_true", help="print the run summary as JSON")
+    live.add_argument("--liveness", action="store_true", help="before swapping: a blink, then a nod; refuses a photo")
+    live.add_argument("--liveness-timeout", type=float, default=8.0, help="seconds allowed for each liveness step")
     _add_session_options(live, "short")
     live.set_defaults(func=commands.live)
 
@@ -131,6 +133,13 @@ def build_parser() -> argparse.ArgumentParser:
     scale.add_argument("--repeats", type=int, default=15)
     scale.add_argument("--json", type=Path, help="also write the results here")
     scale.set_defaults(func=commands.bench_scale)
+
+    liveness = bench.add_parser("liveness", help="photo attacks refused, live-like faces accepted")
+    liveness.add_argument("--faces", type=Path, required=True, help="folder of one-face photos (tests/data)")
+    liveness.add_argument("--fps", type=float, default=15.0, help="frame rate of the attack clips")
+    liveness.add_argument("--motions", default="sway,tilt,turn,wobble", help="how the photos are moved")
+    liveness.add_argument("--json", type=Path, help="also write the results here")
+    liveness.set_defaults(func=commands.bench_liveness)
 
     latency = bench.add_parser("latency", help="live pipeline latency vs the serial baseline")
     latency.add_argument("--source", type=Path, required=True, help="photo of the face to use")

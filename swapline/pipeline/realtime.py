@@ -8,12 +8,15 @@ from swapline.pipeline.stages import ComposeStage, SequentialStages, StallStage,
 from swapline.pipeline.thermal import ThermalGovernor, read_cpu_temperature
 from swapline.session import SwapSession
 from swapline.settings import LiveOptions
+from swapline.trust.liveness import LivenessCheck, LivenessStage
 
 
 def build_stages(session: SwapSession, registered, options: LiveOptions, sensor=read_cpu_temperature) -> list:
     """The processing stages for one run; each run gets its own face stream."""
     governor = ThermalGovernor(options.thermal, sensor)
     track = TrackStage(session.stream(), AdaptiveRate(options.rate), governor)
+    if options.liveness is not None:  # no swap until the person in front of the camera proves alive
+        track = LivenessStage(track, LivenessCheck(options.liveness))
     compose = ComposeStage(session, registered, governor)
     if options.stall_ms > 0:
         compose = StallStage(compose, options.stall_ms, options.stall_every)

@@ -29,6 +29,7 @@ from swapline.pipeline.timing import StageTimer
 from swapline.runtime import SessionFactory, shared_sessions
 from swapline.settings import BLAZEFACE, SwapSettings
 from swapline.trust import LabelStamp, provenance_record
+from swapline.trust.watermark import Payload, Watermarker, job_id_now
 
 log = logging.getLogger("swapline.session")
 
@@ -69,6 +70,8 @@ class SwapSession:
         )
         self._enhancer = build_enhancer(s.models, self.store, self.sessions)
         self.label = LabelStamp(s.label)
+        self.marker = Watermarker(s.mark)
+        self.mark_payload = Payload(job_id=job_id_now())  # one job id per session: ties outputs to a run
         self._matcher = self._reference_matcher() if s.faces.mode == "reference" else None
 
     # -- the source and the faces --------------------------------------------------------------
@@ -141,6 +144,8 @@ class SwapSession:
                     swapped += 1
                     if self._enhancer is not None:
                         self._enhancer.enhance(frame, face)
+        with timer.stage("mark"):  # before the label: the label's pixels stay exactly as rendered
+            self.marker.embed(frame, self.mark_payload)
         with timer.stage("label"):
             self.label.apply(frame, alpha)
         if timings is not None:
@@ -163,8 +168,10 @@ class SwapSession:
 
     def provenance(self, **extra: object) -> dict:
         """The provenance record written into every output's metadata."""
+        mark = {"job_id": self.mark_payload.job_id, "version": self.mark_payload.version}
+        mark["user_key"] = self.settings.mark.key is not None
         return provenance_record(
-            method=f"face swap ({self.swapper_name})", label_text=self.settings.label.text, **extra
+            method=f"face swap ({self.swapper_name})", label_text=self.settings.label.text, mark=mark, **extra
         )
 
     def sign(self, output: Path, ingredients: list[Path]) -> Path | None:
@@ -191,4 +198,5 @@ class SwapSession:
         warm = getattr(self._swapper, "warm_up", None)
         if warm is not None:
             warm()
+        self.marker.frame_pattern(height, width, self.mark_payload)  # 2.5-7 ms once per frame size
         self.label.apply(blank)

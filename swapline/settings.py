@@ -20,6 +20,7 @@ from swapline.swap import MeshSwapSettings
 from swapline.trust import LabelSettings
 from swapline.trust.c2pa.settings import CredentialSettings
 from swapline.trust.liveness import LivenessSettings
+from swapline.trust.watermark import WatermarkSettings
 
 BLAZEFACE = ("full", "short")
 FACE_MODES = ("all", "largest", "reference")
@@ -91,6 +92,9 @@ class SwapSettings:
     # C2PA signing of every output file (None: off). Without the 'c2pa' extra and with no
     # certificate of the user's, outputs are left unsigned and the log says so once.
     credentials: CredentialSettings | None = field(default_factory=CredentialSettings)
+    # The invisible mark in every output frame (always on, like the label); a key of the user's
+    # makes marks only that key can read.
+    mark: WatermarkSettings = field(default_factory=WatermarkSettings)
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,8 @@ def make_table(title: str, columns: list[str], rows: list[list]) -> Table:
     """A rich table (the CLI decides where it is printed)."""
     table = Table(title=title)
     for column in columns:
-        table.add_column(column, justify="right" if column != columns[0] else "left")
+        first = column == columns[0]
+        table.add_column(column, justify="left" if first else "right", no_wrap=first)  # names stay whole
     for row in rows:
         table.add_row(*[f"{v:.3f}" if isinstance(v, float) else str(v) for v in row])
     return table

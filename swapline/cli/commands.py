@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
-from swapline.cli.output import DownloadBars, progress, show, show_json, stderr
+from swapline.cli.output import DownloadBars, error, progress, show, show_json, stderr
 from swapline.errors import SwaplineError
 
 
@@ -19,6 +19,7 @@ def _settings(args: argparse.Namespace):
     from swapline.settings import FaceSelection, ModelChoices, SwapSettings, providers_for
     from swapline.trust import LabelSettings
     from swapline.trust.credentials import CredentialSettings
+    from swapline.trust.watermark import WatermarkSettings
 
     if args.label_text is not None:
         raise SwaplineError("the label text cannot be changed; --label-language adds a translated line")
@@ -53,6 +54,7 @@ def _settings(args: argparse.Namespace):
         ),
         faces=faces,
         credentials=credentials,
+        mark=WatermarkSettings(key=args.mark_key),
     )
 
 
@@ -261,6 +263,55 @@ def bench_liveness(args: argparse.Namespace) -> int:
     with progress("liveness cases") as on_progress:
         result = run_liveness_bench(args.faces, fps=args.fps, motions=motions, on_progress=on_progress)
     show(*liveness_tables(result))
+    _write_json(args.json, result)
+    return 0
+
+
+def verify(args: argparse.Namespace) -> int:
+    """Exit 0 when every file proves AI generation, 2 when one shows none of the three, 1 on errors."""
+    from swapline.bench.report import make_table
+    from swapline.trust.verify import verify_file
+
+    reports, failed = [], 0
+    for path in args.files:
+        try:
+            reports.append(verify_file(path, args.mark_key))
+        except SwaplineError as exc:
+            failed += 1
+            error(str(exc))
+    if args.json:
+        show_json({"files": [r.to_dict() for r in reports]})
+    else:
+        rows = []
+        for r in reports:
+            label = f"found ({r.label.score:.2f}, {r.label.corner})" if r.label.found else "not found"
+            mark = "not found"
+            if r.mark is not None:
+                payload = r.mark["payload"]
+                read = f"job {payload['job_id']}, v{payload['version']}" if payload else "unreadable payload"
+                mark = f"{read}, {r.mark['bits_corrected']} bits corrected, z {r.mark['confidence']:.1f}"
+            cred = r.credentials
+            c2pa = cred["state"] + (f" ({cred.get('signer')})" if cred.get("signer") else "")
+            rows.append([Path(r.path).name, label, mark, c2pa, "yes" if r.ai_generated else "no"])
+        show(make_table("AI-generation proofs", ["file", "label", "invisible mark", "C2PA", "AI-generated"], rows))
+    if failed:
+        return 1
+    return 0 if all(r.ai_generated for r in reports) else 2
+
+
+def bench_watermark(args: argparse.Namespace) -> int:
+    from swapline.bench.watermark import run_watermark_bench, watermark_tables
+
+    with progress("watermark benchmark") as on_progress:
+        result = run_watermark_bench(
+            args.photos,
+            clip_photo=args.clip_photo,
+            null_keys=args.keys,
+            libraries=args.libraries,
+            codes=args.codes,
+            on_progress=on_progress,
+        )
+    show(*watermark_tables(result))
     _write_json(args.json, result)
     return 0
 

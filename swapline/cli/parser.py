@@ -57,6 +57,7 @@ def _add_session_options(parser: argparse.ArgumentParser, detector: str, faces: 
         chosen.add_argument("--reference", type=Path, help="with --faces reference: a photo of the person to replace")
         chosen.add_argument("--max-faces", type=int, default=None, help="most faces swapped per frame (default: all)")
     _add_label_options(parser)
+    parser.add_argument("--mark-key", default=None, help="invisible mark: your key (default: the public key)")
     signing = parser.add_argument_group("C2PA Content Credentials (the 'c2pa' extra)")
     signing.add_argument("--c2pa-cert", type=Path, help="your certificate chain (PEM); default: a local CA")
     signing.add_argument("--c2pa-key", type=Path, help="its private key (PEM)")
@@ -109,6 +110,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_session_options(live, "short")
     live.set_defaults(func=commands.live)
 
+    verify = sub.add_parser("verify", help="is a file marked as AI-generated? label, invisible mark, C2PA")
+    verify.add_argument("files", type=Path, nargs="+", help="images or videos")
+    verify.add_argument("--mark-key", default=None, help="the key the mark was made with (default: public)")
+    verify.add_argument("--json", action="store_true", help="print the reports as JSON")
+    verify.set_defaults(func=commands.verify)
+
     bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="bench", required=True)
     quality = bench.add_parser("quality", help="identity and pose quality over photo pairs")
     quality.add_argument(
@@ -140,6 +147,15 @@ def build_parser() -> argparse.ArgumentParser:
     liveness.add_argument("--motions", default="sway,tilt,turn,wobble", help="how the photos are moved")
     liveness.add_argument("--json", type=Path, help="also write the results here")
     liveness.set_defaults(func=commands.bench_liveness)
+
+    watermark = bench.add_parser("watermark", help="invisible mark: attacks survived, false positives, speed")
+    watermark.add_argument("--photos", type=Path, nargs="+", required=True)
+    watermark.add_argument("--clip-photo", type=Path, help="make a 720p clip from this photo for H.264 attacks")
+    watermark.add_argument("--keys", type=int, default=1000, help="random keys per unmarked image")
+    watermark.add_argument("--libraries", action="store_true", help="also measure the existing libraries")
+    watermark.add_argument("--codes", action="store_true", help="also compare error-correcting codes")
+    watermark.add_argument("--json", type=Path, help="also write the results here")
+    watermark.set_defaults(func=commands.bench_watermark)
 
     latency = bench.add_parser("latency", help="live pipeline latency vs the serial baseline")
     latency.add_argument("--source", type=Path, required=True, help="photo of the face to use")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 from pathlib import Path
 
 from swapline.cli.output import show, stderr
@@ -102,13 +103,20 @@ def serve(args: argparse.Namespace) -> int:
     web = WebServer(session, settings)
 
     def ready(url: str) -> None:
+        wildcard = settings.host in ("0.0.0.0", "::")
+        if wildcard:  # not an address a browser can open: this machine's own name for it
+            url = url.replace(f"//{settings.host}:", "//127.0.0.1:").replace("//[::]:", "//127.0.0.1:")
         link = f"{url}#token={settings.token}" if settings.token else url
-        show(f"swapline serve: open {link}")
+        show(f"swapline serve: open {link}" + (" (from elsewhere: this machine's address)" if wildcard else ""))
+        if settings.insecure and not settings.loopback and not settings.https:
+            stderr.print("plain HTTP: browsers on other machines allow the camera only over HTTPS (--cert/--key)")
         if settings.token:
             show(f"token: {settings.token}  (the page asks for it; the link above carries it)")
         show(f"{settings.max_peers} camera(s) at once; every frame sent back is labelled AI-generated. Ctrl-C stops.")
 
-    serve_forever(web, on_ready=ready)
+    with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises Ctrl-C once it has shut down cleanly
+        serve_forever(web, on_ready=ready)
+    show("stopped")
     return 0
 
 

@@ -44,6 +44,7 @@ def register(sub, bench) -> None:
     timing.add_argument("--face-px", type=int, default=260)
     timing.add_argument("--workers", type=int, default=None, help="default: one per core")
     timing.add_argument("--runs", default="single,ray", help="comma list of single, ray, pool")
+    timing.add_argument("--repeats", type=int, default=1, help="turns per run (best kept)")
     timing.add_argument("--json", type=Path, help="also write the results here")
     _add_session_options(timing, "full")
     timing.set_defaults(func=run_batch_bench_command)
@@ -117,6 +118,7 @@ def run_batch_bench_command(args: argparse.Namespace) -> int:
             settings=_settings(args),
             workers=args.workers,
             runs=runs,
+            repeats=args.repeats,
         )
     show(*batch_tables(result))
     _write_json(args.json, result)

@@ -204,9 +204,11 @@ def build_parser() -> argparse.ArgumentParser:
     clip.add_argument("--audio-hz", type=float, default=None, help="add a sine tone of this pitch")
     clip.set_defaults(func=commands.bench_clip)
 
+    from swapline.cli import batch as batch_cli
     from swapline.cli import web as web_cli
 
     web_cli.register(sub, bench)
+    batch_cli.register(sub, bench)
 
     models = sub.add_parser("models", help="model files").add_subparsers(dest="models", required=True)
     models.add_parser("list", help="built-in and downloadable models, with licences").set_defaults(

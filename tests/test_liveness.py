@@ -249,14 +249,14 @@ def test_the_stage_prompts_and_does_not_swap_until_verified(faces, swapping):
 
     waiting, _ = run_stages(swapping, LivenessCheck(), images, 0.0)
     for image, frame in zip(images, waiting, strict=True):
-        assert frame.faces == [] and change(image, frame.image, centre) < 1.0  # not swapped
+        assert frame.faces == [] and change(image, frame.image, centre) < 4.0  # not swapped (the mark: ~2)
         assert change(image, frame.image, band) > 20  # the prompt
     assert all(has_label(frame.image) for frame in waiting[::5])
 
     swapped, _ = run_stages(swapping, verified(face.landmarks), images, 4.1)
     for image, frame in zip(images, swapped, strict=True):
         assert frame.faces and change(image, frame.image, centre) > 8  # swapped
-        assert change(image, frame.image, band) < 2  # no prompt
+        assert change(image, frame.image, band) < 4  # no prompt (the invisible mark: ~2 levels)
     assert all(has_label(frame.image) for frame in swapped[::5])
 
 
@@ -270,7 +270,7 @@ def test_once_verified_only_that_face_is_swapped(faces, swapping):
         x1, y1, x2, y2 = face.box.astype(int)
         inner = np.s_[y1 + (y2 - y1) // 4 : y2 - (y2 - y1) // 4, x1 + (x2 - x1) // 4 : x2 - (x2 - x1) // 4]
         moved = change(both, outputs[-1].image, inner)
-        assert moved > 8 if track_id == 0 else moved < 1, (track_id, moved)
+        assert moved > 8 if track_id == 0 else moved < 4, (track_id, moved)  # unswapped: only the mark
 
 
 # -- the benchmark -------------------------------------------------------------------------------

@@ -277,7 +277,7 @@ def test_image_faces_all_largest_reference(runs, analyser):
             if who in changed:
                 assert delta > 8, (name, who, delta)
             else:
-                assert delta < 1, (name, who, delta)  # a png: untouched pixels are exact
+                assert delta < 4, (name, who, delta)  # untouched faces: only the invisible mark (~2 levels)
 
 
 def test_video_faces_all_largest_reference(runs, clip_frames):

@@ -117,6 +117,12 @@ def quality_section(quality: dict) -> str:
         ("sharpness ratio", "mean_sharpness_ratio", "{:.2f}", "0.7-1.4"),
         ("landmark error vs target (IOD), mean", "mean_landmark_error_iod", "{:.3f}", "no worse"),
         ("landmark error vs target (IOD), max", "max_landmark_error_iod", "{:.3f}", ""),
+        ("tone seam, median CIEDE2000", "median_tone_de2000", "{:.2f}", "<= 3"),
+        ("tone seam of the untouched target itself", "median_tone_de2000_target_itself", "{:.2f}", ""),
+        ("mouth opening vs target, max diff", "max_mouth_opening_diff", "{:.3f}", "<= 0.03"),
+        ("eye opening vs target, max diff", "max_eye_opening_diff", "{:.3f}", "<= 0.03"),
+        ("head pose vs target, max degrees", "max_pose_diff_deg", "{:.1f}", "<= 3"),
+        ("identity-shape points moved, mean IOD", "mean_shape_move_iod", "{:.3f}", ""),
         ("swap + blend, median ms", "median_swap_ms", "{:.1f}", ""),
     ]
     variants = {"all steps": sm, **quality.get("ablation", {})}
@@ -129,11 +135,13 @@ def quality_section(quality: dict) -> str:
     return f"""## Quality
 
 ```bash
-swapline bench quality --faces tests/data --ablation --json benchmarks/results/quality.json
+swapline bench quality --faces tests/data{" --ablation" if quality.get("ablation") else ""} --json benchmarks/results/quality.json
 ```
 
-All {sm["pairs"]} ordered pairs of photos of different people in `tests/data` (identity = file-name
-prefix; photos with several faces are skipped). Distances are dlib ResNet descriptor distances
+{sm["pairs"]} ordered pairs of photos of different people in `tests/data` and `tests/data/dev`
+({quality.get("pair_selection", "all pairs")}; identity = file name without `_<n>`; photos with
+several faces are skipped). The swap times in this run were taken while the machine ran the test
+suite beside it. Distances are dlib ResNet descriptor distances
 (same person < 0.6; two real photos of one person here: 0.27-0.45); "other photos" leaves out
 the very photo that was copied from (or into). "Nearest identity" is the person whose photos
 are nearest on average to the output. Landmark error: mean distance between the output's and
@@ -141,8 +149,8 @@ the target's FaceMesh points, in inter-ocular distances (IOD). Seam score: gradi
 band along the face oval in the output over the same band in the target. Sharpness ratio: mean
 |Laplacian| inside the face, output over target. Machine: {machine_line(quality)}.
 
-Each "without" column runs the same pairs with one step of the built-in swapper switched off
-(`MeshSwapSettings`), so the column shows what that step buys.
+Each "without" column (with --ablation) runs pairs with one step of the built-in swapper switched
+off (`MeshSwapSettings`), so the column shows what that step buys.
 
 {chr(10).join(table)}
 

@@ -27,8 +27,7 @@ from swapline.batch.frames import Misplaced, chunk_frames, scan_frames
 from swapline.batch.plan import ImageGroup, VideoChunk
 from swapline.errors import SwaplineError
 from swapline.io.video import SegmentWriter, VideoInfo, probe
-from swapline.pipeline.handoff import StageQueue, Stopped
-from swapline.pipeline.video_job import DECODE_BUFFER_BYTES
+from swapline.pipeline.video_job import decode_hand_off, feed
 from swapline.session import SwapSession
 from swapline.settings import SwapSettings, VideoOptions
 from swapline.trust.watermark import Payload
@@ -269,21 +268,6 @@ class _Segments:
             self.writer = None
 
 
-def _feed(frames, out: StageQueue, stop: threading.Event, errors: list[BaseException]) -> None:
-    """Decoder thread: frames into the bounded hand-off, then None; an error goes to the caller."""
-    try:
-        for item in frames:
-            out.put(item, stop)
-    except Stopped:
-        return
-    except BaseException as exc:  # handed to the calling thread
-        errors.append(exc)
-    finally:
-        frames.close()
-    with contextlib.suppress(Stopped):
-        out.put(None, stop)
-
-
 def swap_frames(
     session: SwapSession,
     source,
@@ -299,11 +283,10 @@ def swap_frames(
     The face stream restarts at each segment's first frame, compose runs on options.workers
     threads, and frames are encoded in order.
     """
-    # decoded frames waiting: as VideoSwapJob, up to 8, fewer for big frames
-    hand_off = StageQueue(size=max(2, min(8, DECODE_BUFFER_BYTES // (info.width * info.height * 3))))
+    hand_off = decode_hand_off(info)  # as VideoSwapJob
     stop = threading.Event()
     errors: list[BaseException] = []
-    reader = threading.Thread(target=_feed, args=(frames, hand_off, stop, errors), name="decode", daemon=True)
+    reader = threading.Thread(target=feed, args=(frames, hand_off, stop, errors), name="decode", daemon=True)
     pool = ThreadPoolExecutor(max_workers=max(1, options.workers), thread_name_prefix="compose")
     segments = _Segments(folder, info, options)
     stream = session.stream()

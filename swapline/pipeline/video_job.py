@@ -17,7 +17,7 @@ import errno
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -60,15 +60,24 @@ def check_video_output(output: Path, inputs: list[Path | None]) -> Path:
     return check_output_path(output, inputs, OUTPUT_FORMATS)
 
 
-def _decode(info: VideoInfo, out: StageQueue, stop: threading.Event, errors: list[BaseException]) -> None:
+def decode_hand_off(info: VideoInfo) -> StageQueue:
+    """Decoded frames waiting for the face stream: up to 8, fewer for big frames (a 4K frame is 25 MB)."""
+    return StageQueue(size=max(2, min(8, DECODE_BUFFER_BYTES // (info.width * info.height * 3))))
+
+
+def feed(frames: Iterator, out: StageQueue, stop: threading.Event, errors: list[BaseException]) -> None:
     """Decoder thread: frames into the bounded hand-off, then None; an error goes to the caller."""
     try:
-        for item in decode_frames(info):
+        for item in frames:
             out.put(item, stop)
     except Stopped:
         return
     except BaseException as exc:  # handed to the main thread
         errors.append(exc)
+    finally:
+        close = getattr(frames, "close", None)
+        if close is not None:
+            close()
     with contextlib.suppress(Stopped):
         out.put(None, stop)
 
@@ -159,11 +168,12 @@ class VideoSwapJob:
     def _run(self, on_progress: ProgressCallback | None) -> VideoReport:
         info, options, store = self.info, self.options, self.store
         total = info.frames or int(round(info.duration_s * info.fps)) or None
-        # decoded frames waiting: up to 8, fewer for big frames (a 4K frame is 25 MB)
-        frames = StageQueue(size=max(2, min(8, DECODE_BUFFER_BYTES // (info.width * info.height * 3))))
+        frames = decode_hand_off(info)
         stop = threading.Event()
         errors: list[BaseException] = []
-        reader = threading.Thread(target=_decode, args=(info, frames, stop, errors), name="decode", daemon=True)
+        reader = threading.Thread(
+            target=feed, args=(decode_frames(info), frames, stop, errors), name="decode", daemon=True
+        )
         pool = ThreadPoolExecutor(max_workers=max(1, options.workers), thread_name_prefix="compose")
         encoder = _SegmentEncoder(store, info, options)
         stream = self.session.stream()

@@ -133,3 +133,41 @@ def test_window_sink_shows_frames_and_q_quits(virtual_display):
     sink._root.update()
     assert not sink.write(frame, stats)  # q asks the run to stop
     sink.close()
+
+
+def test_compose_meter_keeps_the_frames_compose_saw_and_replays_them_alike(clip):
+    """The compose-gap bench compares like with like: what it keeps is the frame before the swap (a
+    copy, not the array compose then paints on), and composing it again alone gives the same pixels."""
+    from swapline.bench.latency import compose_alone, meter_compose
+    from swapline.io.sinks import NullSink
+    from swapline.pipeline.live import LivePipeline
+    from swapline.pipeline.realtime import build_stages
+
+    session = SwapSession(SwapSettings(models=ModelChoices(detector="short")))
+    registered = session.register_source(read_image(DATA / "obama.jpg").pixels, "obama.jpg")
+    original = decode(clip)[:12]
+    options = LiveOptions(max_latency_ms=1e9, rate=AdaptiveRateSettings(enabled=False))
+    stages = build_stages(session, registered, options, sensor=lambda: None)
+    meter = meter_compose(stages, every=3, keep=3)
+
+    class Keep(NullSink):
+        def __init__(self):
+            self.composed = {}
+
+        def write(self, frame, stats):
+            self.composed[frame.seq] = frame.image.copy()
+            return True
+
+    frames = LockstepSource([image.copy() for image in original])
+    sink = Keep()
+    stats = LivePipeline(frames, stages, LockstepSink(sink, frames), options).run()
+    assert stats.frames_out == 12 and stats.error is None
+    assert [s.seq for s in meter.samples] == [2, 5, 8]  # every 3rd frame, at most 3
+    for sample in meter.samples:
+        assert sample.faces and sample.wall_ms > 0 and sample.cpu_ms >= 0
+        assert np.array_equal(sample.image, original[sample.seq])  # kept before the swap painted on it
+        composed = sink.composed[sample.seq]
+        assert np.abs(composed.astype(int) - sample.image.astype(int)).mean() > 0.5  # the pipeline swapped it
+        again, _, _ = compose_alone(meter, sample)
+        assert np.array_equal(again.image, composed)  # the same work, done alone
+        assert np.array_equal(sample.image, original[sample.seq])  # and the kept copy is left as it was

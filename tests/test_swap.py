@@ -140,3 +140,57 @@ def test_identity_shape_moves_proportions_and_keeps_expression_and_pose(photos, 
     assert max(abs(v) for v in relative_pose_degrees(target_face.landmarks, shaped)) < 3.0
     # strength 0: nothing moves
     assert not shape.offsets(target_face.landmarks, ShapeSettings(strength=0.0)).any()
+
+
+def _painted_ids(points, depth, triangles, shape):
+    """The reference rasteriser: fillConvexPoly per triangle, far ones first (painter's order)."""
+    ids = np.full(shape, -1, np.int32)
+    order = np.argsort(-depth[triangles].mean(axis=1))
+    fixed = np.round(points * 16).astype(np.int32)[triangles]
+    for t in order.tolist():
+        cv2.fillConvexPoly(ids, fixed[t], t, cv2.LINE_8, 4)
+    return ids
+
+
+@pytest.mark.parametrize(("name", "scale"), [("obama.jpg", 0.5), ("obama2.jpg", 0.5), ("biden2.jpg", 0.25)])
+def test_vectorised_rasteriser_matches_painted_triangles(photos, name, scale):
+    """Same coverage and the same triangle as a painter's loop of fillConvexPoly, except on the
+    pixels along shared edges, where either neighbour is right (the warp is continuous there)."""
+    from swapline.swap.mesh_warp import rasterize_triangles
+
+    mesh = face_mesh()
+    landmarks = photos[name][1].landmarks
+    points = ((landmarks[:, :2] - landmarks[:, :2].min(axis=0)) * scale + 4).astype(np.float32)
+    shape = (int(points[:, 1].max()) + 8, int(points[:, 0].max()) + 8)
+    ours = rasterize_triangles(points, landmarks[:, 2], mesh.triangles, shape)
+    painted = _painted_ids(points, landmarks[:, 2], mesh.triangles, shape)
+    covered = (ours >= 0) | (painted >= 0)
+    assert ((ours >= 0) != (painted >= 0)).sum() < 0.005 * covered.sum()  # only the outline's pixel rounding
+    differ = covered & (ours != painted) & (ours >= 0) & (painted >= 0)
+    assert differ.sum() < 0.12 * covered.sum()
+    # where they differ, the two triangles touch (share a corner): an edge pixel, not a wrong triangle
+    a, b = mesh.triangles[ours[differ]], mesh.triangles[painted[differ]]
+    touching = (a[:, :, None] == b[:, None, :]).any(axis=(1, 2))
+    assert touching.mean() > 0.99
+
+
+def test_swaps_on_two_threads_match_one_thread(photos):
+    """The video job composes on a pool of two threads with one swapper: its reused per-thread
+    buffers must not mix frames."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    swapper = MeshSwapper()
+    source = swapper.register(*photos["obama.jpg"])
+    jobs = [photos[name] for name in ("biden.jpg", "biden2.jpg", "obama2.jpg", "obama3.jpg")] * 3
+
+    def run(job):
+        image, face = job
+        out = image.copy()
+        swapper.swap(out, face, source)
+        return out
+
+    alone = [run(job) for job in jobs[:4]]
+    with ThreadPoolExecutor(2) as pool:
+        together = list(pool.map(run, jobs))
+    for i, out in enumerate(together):
+        assert np.array_equal(out, alone[i % 4])

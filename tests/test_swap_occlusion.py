@@ -1,49 +1,56 @@
 """What stands in front of the target's face stays in front: objects composited over real dev-set
-faces (a dark microphone-like cylinder over the chin, a coloured card over a cheek)."""
+faces (a dark microphone-like cylinder over the chin, a coloured and a light grey card over a
+cheek); and on clear portraits (beards, glasses, dark skin, hair over the face) nothing is found."""
 
 from dataclasses import replace
 
 import cv2
 import numpy as np
 import pytest
+from skimage.color import deltaE_ciede2000, rgb2lab
 
+from swapline.bench.composites import card, dim_and_cool, grey_card, microphone
+from swapline.faces.topology import face_mesh, inter_ocular_distance
 from swapline.swap import MeshSwapper, MeshSwapSettings
-from tests.conftest import load
+from swapline.swap.skin import target_occluders
+from tests.conftest import DATA, load
+
+# Clear portraits the swap must leave exactly as without the step: beards (dark, grey, white),
+# glasses (thin, heavy black), dark skin, hair over the forehead and down the side of the face,
+# a headscarf, white hair.
+CLEAR = (
+    "dev/mark_takano_2.jpg",
+    "dev/doris_matsui_1.jpg",
+    "dev/greg_casar_1.jpg",
+    "dev/maxwell_frost_2.jpg",
+    "dev/derrick_van_orden_1.jpg",
+    "dev/ami_bera_2.jpg",
+    "dev/jim_clyburn_2.jpg",
+    "dev/sydney_kamlager-dove_1.jpg",
+    "dev/jasmine_crockett_1.jpg",
+    "dev/marie_gluesenkamp_perez_1.jpg",
+    "dev/ilhan_omar_2.jpg",
+    "dev/zoe_lofgren_1.jpg",
+)
+# Targets of the object tests (source -> target): the original two, dark skin with a beard
+# line, glasses with a grey-haired target, a moustache with glasses.
+PAIRS = (
+    ("dev/grace_hopper_1.jpg", "dev/mark_takano_2.jpg"),
+    ("dev/jim_clyburn_2.jpg", "dev/doris_matsui_1.jpg"),
+    ("dev/nancy_pelosi_1.jpg", "dev/jim_clyburn_1.jpg"),
+    ("dev/grace_hopper_1.jpg", "dev/eleanor_holmes_norton_2.jpg"),
+    ("dev/doris_matsui_1.jpg", "dev/raul_grijalva_1.jpg"),
+)
 
 
 @pytest.fixture(scope="module")
 def dev_faces(analyser):
+    names = set(CLEAR) | {name for pair in PAIRS for name in pair} | {"dev/sydney_kamlager-dove_1.jpg"}
     result = {}
-    for name in ("dev/mark_takano_2.jpg", "dev/grace_hopper_1.jpg", "dev/jim_clyburn_2.jpg", "dev/doris_matsui_1.jpg"):
+    for name in sorted(names):
         image = load(name)
         result[name] = (image, analyser.faces(image)[0])
     return result
-
-
-def microphone(image, face):
-    """A dark, shaded cylinder from below the frame up over the chin (mask of its pixels)."""
-    lm = face.landmarks[:, :2]
-    chin, lip = lm[152], lm[17]
-    width = int(0.35 * np.ptp(lm[:, 0]))
-    x0, x1 = int(chin[0] - width / 2), int(chin[0] + width / 2)
-    y0 = int(lip[1] + 0.4 * (chin[1] - lip[1]))
-    out, mask = image.copy(), np.zeros(image.shape[:2], bool)
-    mask[y0:, x0:x1] = True
-    shade = 25 + 30 * np.sin(np.linspace(0, np.pi, x1 - x0))  # rounded: lit in the middle
-    out[y0:, x0:x1] = np.clip(shade[None, :, None] * [1.0, 1.0, 1.1], 0, 255).astype(np.uint8)
-    return out, mask
-
-
-def card(image, face):
-    """A flat blue-green card over the right cheek, reaching past the face outline."""
-    lm = face.landmarks[:, :2]
-    cheek, ear = lm[205], lm[234]
-    x0, x1 = int(ear[0] - 0.1 * np.ptp(lm[:, 0])), int(cheek[0])
-    y0, y1 = int(cheek[1] - 0.15 * np.ptp(lm[:, 1])), int(cheek[1] + 0.15 * np.ptp(lm[:, 1]))
-    out, mask = image.copy(), np.zeros(image.shape[:2], bool)
-    mask[y0:y1, x0:x1] = True
-    out[mask] = (170, 140, 40)
-    return out, mask
 
 
 def swapped(source, target_image, target_face, **settings):
@@ -53,11 +60,8 @@ def swapped(source, target_image, target_face, **settings):
     return out
 
 
-@pytest.mark.parametrize("make", [microphone, card])
-@pytest.mark.parametrize(
-    ("source", "target"),
-    [("dev/grace_hopper_1.jpg", "dev/mark_takano_2.jpg"), ("dev/jim_clyburn_2.jpg", "dev/doris_matsui_1.jpg")],
-)
+@pytest.mark.parametrize("make", [microphone, card, grey_card])
+@pytest.mark.parametrize(("source", "target"), PAIRS)
 def test_an_object_in_front_of_the_face_stays_in_front(dev_faces, make, source, target):
     image, face = dev_faces[target]
     occluded, mask = make(image, face)
@@ -74,11 +78,49 @@ def test_an_object_in_front_of_the_face_stays_in_front(dev_faces, make, source, 
     assert oval_change > 1
 
 
-@pytest.mark.xfail(strict=True, reason="the per-target skin model flags hair edges and collars: 14-36% of the face")
-def test_a_clear_face_has_no_occluders(dev_faces):
-    # no object: the swap with the step on equals the swap without it on these clean portraits
-    for name in ("dev/mark_takano_2.jpg", "dev/doris_matsui_1.jpg"):
-        image, face = dev_faces[name]
-        a = swapped(dev_faces["dev/grace_hopper_1.jpg"], image, face, target_occluders=True)
-        b = swapped(dev_faces["dev/grace_hopper_1.jpg"], image, face, target_occluders=False)
-        assert np.abs(a.astype(int) - b.astype(int)).max() <= 1, name
+@pytest.mark.parametrize("name", CLEAR)
+def test_a_clear_face_has_no_occluders(dev_faces, name):
+    # no object: the swap with the step on equals the swap without it
+    image, face = dev_faces[name]
+    a = swapped(dev_faces["dev/grace_hopper_1.jpg"], image, face, target_occluders=True)
+    b = swapped(dev_faces["dev/grace_hopper_1.jpg"], image, face, target_occluders=False)
+    assert np.abs(a.astype(int) - b.astype(int)).max() <= 1, name
+
+
+def test_no_photo_in_the_test_data_has_occluders(analyser):
+    """Every face of every photo in tests/data and tests/data/dev: under 1% of the oval flagged."""
+    mesh = face_mesh()
+    worst = {}
+    for path in sorted([*DATA.glob("*.jpg"), *DATA.glob("*.png"), *(DATA / "dev").glob("*.jpg")]):
+        image = load(str(path.relative_to(DATA)))
+        for k, face in enumerate(analyser.faces(image)):
+            points = face.landmarks[:, :2].astype(np.float32)
+            flagged = target_occluders(image, points, mesh, inter_ocular_distance(face.landmarks)) > 0.5
+            oval = np.zeros(image.shape[:2], np.uint8)
+            cv2.fillPoly(oval, [np.round(points[mesh.face_oval]).astype(np.int32)], 1)
+            worst[f"{path.name}#{k}"] = float(flagged[oval > 0].mean())
+    assert len(worst) >= 45
+    assert max(worst.values()) < 0.01, sorted(worst.items(), key=lambda item: -item[1])[:3]
+
+
+CHEEKS = ([50, 101, 36, 205, 187, 123, 117, 118], [280, 330, 266, 425, 411, 352, 346, 347])
+
+
+def cheek_colour(image, face):
+    """Mean Lab colour of both cheeks (the mean is taken in RGB, then converted)."""
+    mask = np.zeros(image.shape[:2], np.uint8)
+    for ring in CHEEKS:
+        cv2.fillConvexPoly(mask, cv2.convexHull(np.round(face.landmarks[ring, :2]).astype(np.int32)), 1)
+    rgb = image[mask > 0][:, ::-1].astype(np.float64).mean(axis=0) / 255.0
+    return rgb2lab(rgb[None, None])[0, 0]
+
+
+@pytest.mark.parametrize("target", ["dev/jim_clyburn_1.jpg", "dev/sydney_kamlager-dove_1.jpg"])
+def test_a_pale_source_on_dark_skin_in_dim_cool_light_keeps_the_targets_skin_colour(dev_faces, target):
+    # dim and bluish: x0.45, blue x1.1, red x0.85; the swapped skin must not turn grey or lavender
+    image, face = dev_faces[target]
+    dark = dim_and_cool(image)
+    out = swapped(dev_faces["dev/nancy_pelosi_1.jpg"], dark, face, target_occluders=True)
+    difference = float(deltaE_ciede2000(cheek_colour(out, face), cheek_colour(dark, face)))
+    assert difference < 6.0, difference  # the issue's limit; measured 0.96 and 1.51
+    assert np.abs(out.astype(int) - dark.astype(int)).max(axis=2).mean() > 0.5  # it did swap

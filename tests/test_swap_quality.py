@@ -65,8 +65,9 @@ def test_the_fringe_does_not_come_along(photos):
     def hair_like(image):
         return (np.linalg.norm(image[forehead].astype(float) - hair, axis=1) < 50).mean()
 
-    with_mask = run_swap(photos, "astronaut.png", "obama2.jpg")
-    without = run_swap(photos, "astronaut.png", "obama2.jpg", skin_mask=False)
+    # the tone step moves what it pastes toward skin colour: measured without it, in raw colours
+    with_mask = run_swap(photos, "astronaut.png", "obama2.jpg", match_lighting=False)
+    without = run_swap(photos, "astronaut.png", "obama2.jpg", skin_mask=False, match_lighting=False)
     assert hair_like(target) < 0.02  # the target's forehead has nothing of that colour
     assert hair_like(without) > 0.05  # without the step, the fringe is pasted on
     assert hair_like(with_mask) < hair_like(without) / 3
@@ -101,3 +102,29 @@ def test_every_step_can_be_switched_off_and_changes_the_result(photos, step):
     full = run_swap(photos, source, target)
     ablated = run_swap(photos, source, target, **{step: False})
     assert np.abs(full.astype(int) - ablated.astype(int)).max() > 10
+
+
+@pytest.mark.parametrize("source", ["astronaut.png", "dev/mark_takano_2.jpg"])
+@pytest.mark.parametrize("colour", [(150, 110, 120), (40, 60, 160), (60, 140, 60)])
+def test_something_over_the_sources_cheek_does_not_come_along(analyser, source, colour):
+    # a headscarf-like card over the source's cheek, entering from the side: the swap with the
+    # card should look like the swap without it (that cheek comes from the mirror side)
+    from swapline.bench.composites import card
+    from tests.conftest import load
+
+    image, target = load(source), load("obama.jpg")
+    source_face, target_face = analyser.faces(image)[0], analyser.faces(target)[0]
+    covered, _ = card(image, source_face, colour)
+
+    def changed(**settings):
+        swapper = MeshSwapper(replace(MeshSwapSettings(), **settings))
+        clean, dirty = target.copy(), target.copy()
+        swapper.swap(clean, target_face, swapper.register(image, source_face))
+        swapper.swap(dirty, target_face, swapper.register(covered, source_face))
+        like_card = [np.abs(x.astype(int) - colour).max(axis=2) < 40 for x in (clean, dirty)]
+        return int((like_card[1] & ~like_card[0]).sum())  # card-coloured pixels the card brought
+
+    # raw colours: the tone step moves what it pastes toward skin colour
+    kept_out, pasted = changed(match_lighting=False), changed(skin_mask=False, match_lighting=False)
+    assert pasted > 500  # without the skin mask the card is pasted onto the target
+    assert kept_out < 0.1 * pasted, (kept_out, pasted)

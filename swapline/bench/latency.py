@@ -3,15 +3,22 @@
 A video file plays at a fixed pace as a stand-in camera, through the real pipeline, into the
 null sink. The same input is then run through the serial baseline: every frame queued and
 processed in turn, as tools without frame dropping do. Both are reported side by side.
+
+The split run also keeps a sample of frames as they reach the compose stage; after the run the
+same frames are composed again with nothing else running, so the cost the pipeline adds to
+compose (contention for the cores, the GIL, caches) shows as a ratio of like for like.
 """
 
 from __future__ import annotations
 
 import queue
+import statistics
 import threading
 import time
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+
+import numpy as np
 
 from swapline.bench.report import ProgressCallback, make_table, no_progress
 from swapline.io import read_image
@@ -21,6 +28,7 @@ from swapline.pipeline.frames import Frame
 from swapline.pipeline.histogram import LatencyHistogram
 from swapline.pipeline.live import LivePipeline, LiveStats
 from swapline.pipeline.realtime import build_stages
+from swapline.pipeline.stages import ComposeStage, StallStage
 from swapline.session import SwapSession
 from swapline.settings import LiveOptions, ModelChoices, SwapSettings
 
@@ -53,6 +61,142 @@ class WindowedNullSink(NullSink):
         now = time.monotonic()
         self.windows.add(now, (now - frame.captured_at) * 1000.0)
         return True
+
+
+def _thread_clock() -> tuple[float, float | None]:
+    """(CPU ms, ms spent runnable but waiting for a core) of the calling thread; the second is
+    Linux only (schedstat), None elsewhere."""
+    cpu = time.thread_time() * 1000.0
+    try:
+        with open(f"/proc/self/task/{threading.get_native_id()}/schedstat") as f:
+            return cpu, int(f.read().split()[1]) / 1e6
+    except (OSError, ValueError, IndexError):
+        return cpu, None
+
+
+@dataclass
+class ComposeSample:
+    """One frame as it reached the compose stage, and what composing it cost there."""
+
+    seq: int
+    image: np.ndarray
+    faces: list
+    wall_ms: float = 0.0
+    cpu_ms: float = 0.0
+    runq_ms: float | None = None
+
+
+@dataclass
+class ComposeMeter:
+    """Wraps the compose stage: times every call (wall, this thread's CPU, run-queue wait) and keeps
+    a copy of every `every`-th frame as it arrives (up to `keep`), to compose again in isolation."""
+
+    inner: ComposeStage
+    every: int = 3
+    keep: int = 60
+    samples: list[ComposeSample] = field(default_factory=list)
+    _count: int = field(default=0, init=False)
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    def process(self, frame: Frame) -> Frame:
+        self._count += 1
+        sample = None
+        if self._count % self.every == 0 and len(self.samples) < self.keep:
+            sample = ComposeSample(frame.seq, frame.image.copy(), list(frame.faces))
+        wall, (cpu, runq) = time.perf_counter(), _thread_clock()
+        result = self.inner.process(frame)
+        cpu_end, runq_end = _thread_clock()
+        if sample is not None:
+            sample.wall_ms = (time.perf_counter() - wall) * 1000.0
+            sample.cpu_ms = cpu_end - cpu
+            sample.runq_ms = None if runq is None or runq_end is None else runq_end - runq
+            self.samples.append(sample)
+        return result
+
+
+def meter_compose(stages: list, every: int = 3, keep: int = 60) -> ComposeMeter:
+    """Put a ComposeMeter around the compose stage of a split layout (under a StallStage, if any)."""
+    stall = stages[-1] if isinstance(stages[-1], StallStage) else None
+    inner = stall.inner if stall is not None else stages[-1]
+    if not isinstance(inner, ComposeStage):
+        raise ValueError("the last stage of a split layout is the compose stage")
+    meter = ComposeMeter(inner, every, keep)
+    if stall is not None:
+        stall.inner = meter
+    else:
+        stages[-1] = meter
+    return meter
+
+
+def _p50(values: list[float]) -> float:
+    return round(statistics.median(values), 3) if values else 0.0
+
+
+def compose_alone(meter: ComposeMeter, sample: ComposeSample) -> tuple[Frame, float, float]:
+    """A kept frame composed again by the same stage, on a fresh copy: (frame, wall ms, CPU ms)."""
+    frame = Frame(seq=sample.seq, captured_at=time.monotonic(), image=sample.image.copy(), faces=list(sample.faces))
+    start, (cpu_start, _) = time.perf_counter(), _thread_clock()
+    meter.inner.process(frame)
+    return frame, (time.perf_counter() - start) * 1000.0, _thread_clock()[0] - cpu_start
+
+
+def run_compose_gap(
+    session: SwapSession,
+    registered,
+    video: Path,
+    fps: float,
+    options: LiveOptions,
+    rounds: int = 3,
+    seconds: float = 4.0,
+    skip: int = 2,
+) -> dict:
+    """Compose inside the split pipeline against the same frames composed in isolation.
+
+    Each round runs the pipeline for `seconds` (keeping about 40 frames as they reach compose), then
+    composes those frames again alone, so both sides of a round see the same load from outside this
+    process; p50s are over all rounds, wall and CPU (the CPU ratio does not move with outside load).
+    """
+    live_wall: list[float] = []
+    live_cpu: list[float] = []
+    runq: list[float] = []
+    wall: list[float] = []
+    cpu: list[float] = []
+    ratios = []
+    for _ in range(rounds):
+        stages = build_stages(session, registered, replace(options, split_stages=True))
+        meter = meter_compose(stages, every=max(1, round(fps * seconds / 40)), keep=40)
+        frames = VideoFileSource(video, fps=fps, loop=True)
+        LivePipeline(frames, stages, NullSink(), options).run(duration_s=seconds)
+        kept = meter.samples[skip:]
+        if not kept:
+            continue
+        timed = [compose_alone(meter, sample)[1:] for sample in kept]  # nothing else running now
+        ratios.append(round(_p50([s.wall_ms for s in kept]) / max(1e-9, _p50([t[0] for t in timed])), 2))
+        live_wall += [s.wall_ms for s in kept]
+        live_cpu += [s.cpu_ms for s in kept]
+        runq += [s.runq_ms for s in kept if s.runq_ms is not None]
+        wall += [t[0] for t in timed]
+        cpu += [t[1] for t in timed]
+    inside = {"p50_ms": _p50(live_wall), "cpu_p50_ms": _p50(live_cpu)}
+    if runq:
+        inside["runq_p50_ms"] = _p50(runq)
+    alone = {"p50_ms": _p50(wall), "cpu_p50_ms": _p50(cpu)}
+
+    def ratio(key: str) -> float | None:
+        return round(inside[key] / alone[key], 2) if alone[key] else None
+
+    return {
+        "frames": len(wall),
+        "rounds": rounds,
+        "live": inside,
+        "isolated": alone,
+        "live_over_isolated": ratio("p50_ms"),
+        "cpu_live_over_isolated": ratio("cpu_p50_ms"),
+        "ratio_by_round": ratios,
+    }
 
 
 # Documented JSON keys (see BENCHMARKS.md): each run has the keys of LiveStats.summary().
@@ -113,7 +257,10 @@ def run_latency(
     window_s: float = 10.0,
     settings: SwapSettings | None = None,
     on_progress: ProgressCallback = no_progress,
+    gap_rounds: int = 3,
 ) -> dict:
+    """Each layout for `seconds`; with the split layout also the compose gap (see run_compose_gap),
+    `gap_rounds` rounds of 4 s (0: none)."""
     settings = settings or SwapSettings(models=ModelChoices(detector="short"))
     session = SwapSession(settings)
     registered = session.register_source(read_image(source).pixels, str(source))
@@ -135,6 +282,9 @@ def run_latency(
         summary = stats.summary()
         results[layout] = {key: summary[key] for key in RUN_KEYS}
         results[layout]["p99_ms_by_window"] = windows.p99s()
+    gap = None
+    if "split" in layouts and gap_rounds > 0:
+        gap = run_compose_gap(session, registered, video, fps, base, gap_rounds)
     on_progress(len(layouts), len(layouts))
     report = {
         "input": {
@@ -147,6 +297,8 @@ def run_latency(
         },
         "runs": results,
     }
+    if gap is not None:
+        report["compose_gap"] = gap
     if "serial" in results and "split" in results:
         serial, split = results["serial"]["latency_ms"], results["split"]["latency_ms"]
         report["serial_over_pipelined"] = {
@@ -179,6 +331,19 @@ def latency_tables(report: dict) -> list:
     ]
     for layout, run in report["runs"].items():
         tables.append(f"{layout}: p99 ms per {inp['window_s']:g} s window: {run['p99_ms_by_window']}")
+    gap = report.get("compose_gap")
+    if gap and gap["frames"]:
+        live, alone = gap["live"], gap["isolated"]
+        gap_rows = [
+            ["in the pipeline", live["p50_ms"], live["cpu_p50_ms"], live.get("runq_p50_ms", "")],
+            ["alone", alone["p50_ms"], alone["cpu_p50_ms"], ""],
+        ]
+        title = (
+            f"compose, same {gap['frames']} frames: pipeline / alone = {gap['live_over_isolated']}"
+            f" (CPU {gap['cpu_live_over_isolated']})"
+        )
+        tables.append(make_table(title, ["", "p50 ms", "CPU p50 ms", "run-queue p50 ms"], gap_rows))
+        tables.append(f"compose pipeline / alone by round: {gap['ratio_by_round']}")
     if "serial_over_pipelined" in report:
         tables.append(f"serial / pipelined latency: {report['serial_over_pipelined']}")
     return tables

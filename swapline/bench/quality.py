@@ -14,7 +14,10 @@ independent identity model (dlib):
     in the target (1.0 = no added edge);
   - sharpness ratio: face-interior detail (mean |Laplacian|) of the output over the target's;
   - tone seam: CIEDE2000 between the output's skin just inside the face oval and the target's
-    skin just outside it (forehead, cheeks-to-ears, neck), per sector around the face;
+    skin just outside it (forehead, cheeks-to-ears, neck), per sector around the face; the
+    untouched target scores ~5.5 on this (a face is not the colour of its neck), so the same
+    band is also compared with the target's own skin just inside the oval: the tone change
+    the swap brings to the seam (0 = the face meets its surroundings as the target's did);
   - expression and pose kept: mouth opening (inner-lip gap / IOD), eye openings (lid gap / eye
     width) and head yaw/pitch/roll of the output against the target's;
   - how far the identity-shape step moved the inner face (mean offset / IOD);
@@ -85,6 +88,7 @@ class PairResult:
     seam: float
     sharpness: float
     tone_de: float | None  # output inside the oval vs target outside it
+    tone_change_de: float | None  # output inside the oval vs target inside it (same pixels)
     tone_de_target: float | None  # the same measure on the unmodified target: its own baseline
     mouth_diff: float
     eye_diff: float
@@ -115,6 +119,10 @@ class QualityReport:
             return float(np.max(values)) if values else None
 
         tone = [p.tone_de for p in self.pairs]
+        # the seam the swap adds: how much further the face is from its surroundings than in the target
+        added = [
+            max(0.0, p.tone_de - p.tone_de_target) for p in self.pairs if None not in (p.tone_de, p.tone_de_target)
+        ]
 
         return {
             "pairs": len(self.pairs),
@@ -131,6 +139,10 @@ class QualityReport:
             "median_tone_de2000": median(tone),
             "max_tone_de2000": largest(tone),
             "median_tone_de2000_target_itself": median([p.tone_de_target for p in self.pairs]),
+            "median_tone_added_de2000": median(added),
+            "max_tone_added_de2000": largest(added),
+            "median_tone_change_de2000": median([p.tone_change_de for p in self.pairs]),
+            "max_tone_change_de2000": largest([p.tone_change_de for p in self.pairs]),
             "max_mouth_opening_diff": largest([p.mouth_diff for p in self.pairs]),
             "max_eye_opening_diff": largest([p.eye_diff for p in self.pairs]),
             "mean_eye_opening_diff": mean([p.eye_diff for p in self.pairs]),
@@ -177,12 +189,16 @@ def _lab(pixels: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(pixels.astype(np.float32) * (1.0 / 255.0), cv2.COLOR_BGR2LAB)
 
 
-def tone_seam(output: np.ndarray, target: np.ndarray, face: Face, sectors: int = 12) -> float | None:
-    """CIEDE2000 between the output's skin just inside the face oval and the target's skin just
-    outside it, per sector around the face centre; the pixel-weighted median over sectors (None:
-    no sector has skin on both sides). Skin is where the *target* is close to its own cheek
-    colour (Mahalanobis distance in Lab < 2.5), on both sides: hair, brows, collar, glasses and
-    background are left out, and the output is read at the target's skin positions."""
+def tone_seam(
+    output: np.ndarray, target: np.ndarray, face: Face, sectors: int = 12
+) -> tuple[float | None, float | None]:
+    """(across, change): CIEDE2000 between the output's skin just inside the face oval and the
+    target's skin just outside it (across), and the target's skin just inside it (change: what
+    the swap did to the tone at the seam), per sector around the face centre; each the
+    pixel-weighted median over sectors (None: no sector has skin on both sides). Skin is where
+    the *target* is close to its own cheek colour (Mahalanobis distance in Lab < 2.5), on both
+    sides: hair, brows, collar, glasses and background are left out, and the output is read at
+    the target's skin positions."""
     from skimage.color import deltaE_ciede2000
 
     points = face.landmarks[:, :2]
@@ -210,7 +226,7 @@ def tone_seam(output: np.ndarray, target: np.ndarray, face: Face, sectors: int =
     cv2.fillConvexPoly(core, np.round(cv2.convexHull(local[[50, 280, 4, 168]].astype(np.float32))).astype(np.int32), 1)
     sample = lab_t[core > 0]
     if len(sample) < 30:
-        return None
+        return None, None
     diff = lab_t - sample.mean(axis=0)
     inverse = np.linalg.inv(np.cov(sample.T) + np.eye(3) * 4.0)
     skin = np.sqrt(np.einsum("...i,ij,...j->...", diff, inverse, diff)) < 2.5
@@ -219,15 +235,20 @@ def tone_seam(output: np.ndarray, target: np.ndarray, face: Face, sectors: int =
     centre = local[mesh.face_oval].mean(axis=0)
     ys, xs = np.mgrid[: shape[0], : shape[1]]
     sector = ((np.arctan2(ys - centre[1], xs - centre[0]) + math.pi) / (2 * math.pi) * sectors).astype(int) % sectors
-    values, weights = [], []
+    across, change, weights = [], [], []
     for k in range(sectors):
         a, b = inner & (sector == k), outer & (sector == k)
         if a.sum() >= 20 and b.sum() >= 20:
-            mean_a, mean_b = lab_o[a].mean(axis=0), lab_t[b].mean(axis=0)
-            values.append(float(deltaE_ciede2000(mean_a, mean_b)))
+            mean_a = lab_o[a].mean(axis=0)
+            across.append(float(deltaE_ciede2000(mean_a, lab_t[b].mean(axis=0))))
+            change.append(float(deltaE_ciede2000(mean_a, lab_t[a].mean(axis=0))))
             weights.append(min(a.sum(), b.sum()))
-    if not values:
-        return None
+    if not weights:
+        return None, None
+    return _weighted_median(across, weights), _weighted_median(change, weights)
+
+
+def _weighted_median(values: list[float], weights: list[float]) -> float:
     order = np.argsort(values)
     cumulative = np.cumsum(np.asarray(weights, float)[order])
     return float(np.asarray(values)[order][np.searchsorted(cumulative, cumulative[-1] / 2)])
@@ -309,6 +330,7 @@ def _measure_pairs(
         if getattr(registered, "shape", None) is not None and swapper.identity_shape:
             offsets = registered.shape.offsets(target_lm, ShapeSettings(swapper.shape_strength, swapper.shape_outline))
             moved = float(np.linalg.norm(offsets, axis=1).mean() / iod)
+        tone_de, tone_change = tone_seam(output, target.pixels, target.face)
         report.pairs.append(
             PairResult(
                 source=source.path.name,
@@ -322,8 +344,9 @@ def _measure_pairs(
                 landmark_error=error,
                 seam=seam_score(output, target.pixels, target.face),
                 sharpness=sharpness_ratio(output, target.pixels, target.face),
-                tone_de=tone_seam(output, target.pixels, target.face),
-                tone_de_target=tone_seam(target.pixels, target.pixels, target.face),
+                tone_de=tone_de,
+                tone_change_de=tone_change,
+                tone_de_target=tone_seam(target.pixels, target.pixels, target.face)[0],
                 mouth_diff=abs(mouth_opening(out_lm) - mouth_opening(target_lm)),
                 eye_diff=max(abs(a - b) for a, b in zip(eye_out, eye_target, strict=True)),
                 pose_diff_deg=max(abs(v) for v in relative_pose_degrees(target_lm, out_lm)),

@@ -332,6 +332,7 @@ def bench_latency(args: argparse.Namespace) -> int:
             args.window_s,
             _settings(args),
             on_progress=on_progress,
+            gap_rounds=args.gap_rounds,
         )
     show(*latency_tables(report))
     _write_json(args.json, report)
@@ -362,10 +363,12 @@ def bench_neural(args: argparse.Namespace) -> int:
 
 
 def bench_sheet(args: argparse.Namespace) -> int:
-    from swapline.bench.sheet import make_sheet
+    from swapline.bench.quality import photo_paths
+    from swapline.bench.sheet import DOCS_ROWS, every_photo_rows, make_sheet
 
-    with stderr.status("swapping the sheet's pairs"):
-        path = make_sheet(args.faces, args.out)
+    rows = every_photo_rows(photo_paths(args.faces)) if args.every_photo else DOCS_ROWS
+    with progress("swapping the sheet's pairs") as on_progress:
+        path = make_sheet(args.faces, args.out, rows, on_progress=on_progress)
     show(f"wrote {path}")
     return 0
 

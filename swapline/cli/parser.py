@@ -166,6 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
     latency.add_argument("--stall-every", type=int, default=30, help="...every this many frames")
     latency.add_argument("--window-s", type=float, default=10.0, help="p99 reported per window of this length")
     latency.add_argument("--layouts", default="split,single,serial", help="comma list of split, single, serial")
+    latency.add_argument(
+        "--gap-rounds", type=int, default=3, help="rounds of the compose in-pipeline vs alone check (0: none)"
+    )
     latency.add_argument("--json", type=Path, help="also write the results here")
     _add_session_options(latency, "short")
     latency.set_defaults(func=commands.bench_latency)
@@ -191,6 +194,11 @@ def build_parser() -> argparse.ArgumentParser:
     sheet = bench.add_parser("sheet", help="before/after contact sheet of the built-in swapper")
     sheet.add_argument("--faces", type=Path, required=True, help="folder with the sample photos (tests/data)")
     sheet.add_argument("--out", type=Path, required=True, help="png or jpg to write")
+    sheet.add_argument(
+        "--every-photo",
+        action="store_true",
+        help="every photo under --faces as a target (for local inspection); default: the astronaut and Grace Hopper",
+    )
     sheet.set_defaults(func=commands.bench_sheet)
 
     clip = bench.add_parser("clip", help="make a test clip (moving face) from a photo")

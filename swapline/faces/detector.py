@@ -8,12 +8,15 @@ anchors at once with numpy and merge overlapping hits with weighted NMS, as Medi
 from __future__ import annotations
 
 import functools
+import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
 from swapline.faces.face import Face
+from swapline.faces.tracker import overlap_of_smaller
 from swapline.models import builtin_model_path
 from swapline.runtime import SessionFactory, shared_sessions
 
@@ -42,6 +45,9 @@ class DetectorSettings:
     # Tiles are scanned only where skin-coloured pixels are left unexplained by the faces the
     # full-frame pass found: this share of a tile, at least (colour images only).
     tile_min_skin: float = 0.001
+    # Tiles run on this many threads (ONNX Runtime releases the GIL): a still has no other stage
+    # to overlap with, so its tiles do. 1: in the calling thread.
+    tile_workers: int = 2
 
 
 @functools.cache
@@ -67,6 +73,37 @@ def halve_down_to(image: np.ndarray, width: int, height: int) -> np.ndarray:
     while image.shape[1] >= 2 * width and image.shape[0] >= 2 * height:
         image = halve(image)
     return image
+
+
+class Pyramid:
+    """An image and its successive halvings, made once per detect and shared by every pass (the
+    full frame, the skin map, each tile): a 4K frame is then read once, not once per pass."""
+
+    def __init__(self, image: np.ndarray):
+        self.levels = [image]
+
+    def level(self, k: int) -> np.ndarray:
+        while len(self.levels) <= k:
+            self.levels.append(halve(self.levels[-1]))
+        return self.levels[k]
+
+    def depth_for(self, width: float, height: float, target_w: int, target_h: int) -> int:
+        """How many halvings halve_down_to would apply to a (width, height) region of level 0."""
+        k = 0
+        while width / 2**k >= 2 * target_w and height / 2**k >= 2 * target_h:
+            k += 1
+        return k
+
+    def region(self, x: int, y: int, w: int, h: int, target: int) -> tuple[np.ndarray, float, float, float]:
+        """The region (level-0 pixels) at the level halve_down_to would reach (long side still
+        at least target); returns (pixels, origin x, origin y, level-0 pixels per level pixel)."""
+        long = max(w, h)
+        scale = target / long
+        k = self.depth_for(w, h, max(1, round(w * scale)), max(1, round(h * scale)))
+        level, f = self.level(k), 2**k
+        x0, y0 = x // f, y // f
+        x1, y1 = min(level.shape[1], math.ceil((x + w) / f)), min(level.shape[0], math.ceil((y + h) / f))
+        return level[y0:y1, x0:x1], float(x0 * f), float(y0 * f), float(f)
 
 
 def skin_map(image: np.ndarray) -> np.ndarray | None:
@@ -127,18 +164,18 @@ class BlazeFaceDetector:
         self.session = (sessions or shared_sessions()).load(builtin_model_path(self.spec.model))
         self.input_name = self.session.get_inputs()[0].name
         self.anchors = anchor_centers(self.spec.input_size, self.spec.layers)
-        self._tensor = np.zeros((1, 3, self.spec.input_size, self.spec.input_size), np.float32)
+        self._pool: ThreadPoolExecutor | None = None
 
-    def _run_square(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Raw detections for one image (any shape), in that image's pixels, before NMS."""
+    def _run_square(self, image: np.ndarray, factor: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Raw detections for one image (any shape), in that image's pixels times factor (a
+        pyramid level's pixels -> full-size pixels), before NMS. Thread-safe."""
         size = self.spec.input_size
         h, w = image.shape[:2]
         scale = size / max(h, w)
         nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
         pad_x, pad_y = (size - nw) // 2, (size - nh) // 2
         small = cv2.resize(halve_down_to(image, nw, nh), (nw, nh), interpolation=cv2.INTER_LINEAR)
-        tensor = self._tensor
-        tensor.fill(0.0)
+        tensor = np.zeros((1, 3, size, size), np.float32)
         rgb = small[:, :, ::-1].transpose(2, 0, 1).astype(np.float32)
         tensor[0, :, pad_y : pad_y + nh, pad_x : pad_x + nw] = rgb * (2.0 / 255.0) - 1.0
         outputs = self.session.run(None, {self.input_name: tensor})
@@ -157,8 +194,8 @@ class BlazeFaceDetector:
         scores = 1.0 / (1.0 + np.exp(-np.clip(logits[keep], -100, 100)))
         # undo the letterbox: model unit square -> image pixels
         offset = np.array([pad_x, pad_y], np.float32) / size
-        boxes = (boxes - np.tile(offset, 2)) * size / scale
-        keypoints = (keypoints - offset) * size / scale
+        boxes = (boxes - np.tile(offset, 2)) * (size * factor / scale)
+        keypoints = (keypoints - offset) * (size * factor / scale)
         return boxes.astype(np.float32), keypoints.astype(np.float32), scores.astype(np.float32)
 
     def _tiles(self, h: int, w: int) -> list[tuple[int, int, int]]:
@@ -171,14 +208,15 @@ class BlazeFaceDetector:
         ys = list(range(0, max(1, h - side), step)) + [max(0, h - side)]
         return [(x, y, side) for y in sorted(set(ys)) for x in sorted(set(xs))]
 
-    def _tiles_to_scan(self, image: np.ndarray, found: np.ndarray) -> list[tuple[int, int, int]]:
+    def _tiles_to_scan(self, image: np.ndarray | Pyramid, found: np.ndarray) -> list[tuple[int, int, int]]:
         """The tiles worth a pass: those with skin-coloured pixels the full-frame pass's faces
         (found: (N, 4) boxes) do not explain. A tile of sky, wall or one big face is skipped."""
-        h, w = image.shape[:2]
+        pyramid = image if isinstance(image, Pyramid) else Pyramid(image)
+        h, w = pyramid.levels[0].shape[:2]
         tiles = self._tiles(h, w)
         if not tiles:
             return []
-        small = halve_down_to(image, max(64, w // 16), max(64, h // 16))
+        small = pyramid.level(pyramid.depth_for(w, h, max(64, w // 16), max(64, h // 16)))
         skin = skin_map(small)
         if skin is None:
             return tiles
@@ -198,16 +236,38 @@ class BlazeFaceDetector:
                 keep.append((x, y, side))
         return keep
 
+    def _run_tile(self, pyramid: Pyramid, tile: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One tile's raw detections in full-size pixels, cut from the shared pyramid."""
+        x, y, side = tile
+        pixels, ox, oy, f = pyramid.region(x, y, side, side, self.spec.input_size)
+        b, k, s = self._run_square(pixels, f)
+        shift = np.array([ox, oy], np.float32)
+        return b + np.tile(shift, 2), k + shift, s
+
+    def _map(self, fn, items: list) -> list:
+        """fn over items, on the tile threads when there are several."""
+        workers = self.settings.tile_workers
+        if workers <= 1 or len(items) <= 1:
+            return [fn(item) for item in items]
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="blazeface-tiles")
+        return list(self._pool.map(fn, items))
+
     def detect(self, image: np.ndarray) -> list[Face]:
         """Faces, largest first. With tiles: one full-frame pass, then tiles only where a face
         too small for that pass may be (see _tiles_to_scan), so the cost follows the content."""
-        boxes, keypoints, scores = self._run_square(image)
+        pyramid = Pyramid(image)
+        h, w = image.shape[:2]
+        size = self.spec.input_size
+        scale = size / max(h, w)
+        k = pyramid.depth_for(w, h, max(1, round(w * scale)), max(1, round(h * scale)))
+        boxes, keypoints, scores = self._run_square(pyramid.level(k), float(2**k))
         parts = [(boxes, keypoints, scores)]
         if self.settings.tiles:
-            for x, y, side in self._tiles_to_scan(image, boxes):
-                b, k, s = self._run_square(image[y : y + side, x : x + side])
-                shift = np.array([x, y], np.float32)
-                parts.append((b + np.tile(shift, 2), k + shift, s))
+            tiles = self._tiles_to_scan(pyramid, boxes)
+            for b, kp, s in self._map(lambda tile: self._run_tile(pyramid, tile), tiles):
+                keep = _not_inside(b, boxes, self.settings.nms_iou)
+                parts.append((b[keep], kp[keep], s[keep]))
         boxes = np.concatenate([p[0] for p in parts])
         keypoints = np.concatenate([p[1] for p in parts])
         scores = np.concatenate([p[2] for p in parts])
@@ -217,3 +277,15 @@ class BlazeFaceDetector:
         faces = [Face(box=b, score=s, keypoints=k) for b, k, s in merged]
         faces.sort(key=lambda f: f.area, reverse=True)
         return faces[: self.settings.max_faces]
+
+
+def _not_inside(boxes: np.ndarray, found: np.ndarray, nms_iou: float) -> np.ndarray:
+    """Mask of tile boxes that are not a part of a face the full-frame pass found: a tile that
+    cuts a big face sees an eye and a nose as a small face, which would not merge with it (IoU
+    below nms_iou) and would be landmarked and swapped as a second face."""
+    keep = np.ones(len(boxes), bool)
+    if len(found) == 0:
+        return keep
+    for i, box in enumerate(boxes):
+        keep[i] = not np.any(overlap_of_smaller(box, found) > 0.5) or np.any(box_iou(box, found) > nms_iou)
+    return keep

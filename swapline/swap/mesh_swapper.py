@@ -9,8 +9,10 @@ Per target face (every frame), each step switchable in MeshSwapSettings:
   mirror_fill   source texels that are invalid are taken from the mirror-image side of the
                 source face (FaceMesh is left/right symmetric), else the target stays;
   match_sharpness  a sharper source is blurred to the target's detail level;
-  match_lighting   the target's low-frequency shading and colour, measured on skin only
-                (eyes, brows, lips and beard zone excluded, so nothing ghosts back);
+  match_lighting   the target's low-frequency tone and shading added on skin only (eyes,
+                brows, lips, and whatever of the target is not skin-coloured, left out), the
+                source's specular highlights compressed (swap/color.py);
+  target_occluders what stands in front of the target's face stays in front (swap/skin.py);
   multiband     Laplacian-pyramid blend inside the feathered face oval;
   keep_target_mouth  the open mouth stays the target's (its teeth, its tongue).
 """
@@ -18,6 +20,7 @@ Per target face (every frame), each step switchable in MeshSwapSettings:
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass
 
 import cv2
@@ -25,10 +28,10 @@ import numpy as np
 
 from swapline.faces.face import Face
 from swapline.faces.topology import face_mesh, inter_ocular_distance
-from swapline.swap.blend import multiband_blend
-from swapline.swap.color import match_lighting
+from swapline.swap.blend import multiband_delta
+from swapline.swap.color import match_tone
 from swapline.swap.masks import feathered_face_mask, mouth_mask
-from swapline.swap.mesh_warp import maps_from_ids, rasterize_triangles, triangle_affines
+from swapline.swap.mesh_warp import affines_from_frames, maps_from_ids, rasterize_triangles, triangle_frames
 from swapline.swap.shape import IdentityShape, ShapeSettings
 from swapline.swap.skin import expected_skin, skin_validity, target_occluders
 
@@ -54,7 +57,7 @@ class MeshSwapSettings:
     match_lighting: bool = True
     multiband: bool = True
     keep_target_mouth: bool = True
-    target_occluders: bool = False  # off by default: the skin model still flags hair and collars on clear faces
+    target_occluders: bool = True  # what stands in front of the target's face (a microphone, a card) stays in front
     shape_strength: float = 1.0  # how far the inner face moves toward the source's proportions
     shape_outline: float = 0.0  # how far the face outline follows them
     feather: float = 0.08  # blend edge width, as a fraction of the face size
@@ -71,7 +74,7 @@ class MeshSwapSettings:
 class RegisteredSource:
     """What the swapper keeps of a source face; built once, reused for every frame."""
 
-    texture: np.ndarray  # (H, W, 4) uint8, BGR + validity
+    texture: np.ndarray  # (H, W, 4) uint8, BGR + validity; a 1-texel zero border
     points: np.ndarray  # (468, 2) float32, landmark positions in texture pixels
     triangle_weight: np.ndarray  # (T + 1,) float32; the last entry (for "no triangle") is 0
     face: Face
@@ -100,11 +103,15 @@ def _detail(gray: np.ndarray, where: np.ndarray) -> float:
     return float(np.abs(cv2.Laplacian(gray, cv2.CV_32F))[where].mean())
 
 
-def match_sharpness(swapped: np.ndarray, target: np.ndarray, where: np.ndarray) -> np.ndarray:
+def match_sharpness(
+    swapped: np.ndarray, target: np.ndarray, where: np.ndarray, out: np.ndarray | None = None
+) -> np.ndarray:
     """Bring the source's detail level to the target's: blur a sharper source, sharpen (unsharp
     mask, at most 1.5x) a softer one, so neither looks pasted on.
 
     Detail is measured as mean |Laplacian| on the skin of the central half of the crop.
+    swapped is float32 BGR, target BGR (uint8 or float32); a changed result is written to out
+    when given (else a new array); an unchanged one is swapped itself.
     """
     h, w = where.shape
     window = np.s_[h // 4 : 3 * h // 4, w // 4 : 3 * w // 4]
@@ -112,7 +119,8 @@ def match_sharpness(swapped: np.ndarray, target: np.ndarray, where: np.ndarray) 
     if where.sum() < 100:
         return swapped
     gray_s = cv2.cvtColor(swapped[window], cv2.COLOR_BGR2GRAY)
-    reference = max(_detail(cv2.cvtColor(target[window], cv2.COLOR_BGR2GRAY), where), 1e-6)
+    gray_t = cv2.cvtColor(target[window].astype(np.float32), cv2.COLOR_BGR2GRAY)
+    reference = max(_detail(gray_t, where), 1e-6)
     ratio = _detail(gray_s, where) / reference
     if 0.9 <= ratio <= 1.1:
         return swapped
@@ -122,13 +130,14 @@ def match_sharpness(swapped: np.ndarray, target: np.ndarray, where: np.ndarray) 
             return swapped
         # detail falls about exponentially with sigma over this range: interpolate to ratio 1
         sigma = float(np.clip(math.log(ratio) / (math.log(ratio) - math.log(max(probe, 1e-6))), 0.0, 3.0))
-        return cv2.GaussianBlur(swapped, (0, 0), sigma) if sigma > 0.2 else swapped
+        return cv2.GaussianBlur(swapped, (0, 0), sigma, dst=out) if sigma > 0.2 else swapped
     blurred = cv2.GaussianBlur(gray_s, (0, 0), 1.0)
     probe = _detail(gray_s + (gray_s - blurred), where) / reference  # unsharp mask, amount 1
     if probe <= ratio:
         return swapped
     amount = float(np.clip((1.0 - ratio) / (probe - ratio), 0.0, 1.5))  # detail grows ~linearly
-    return swapped + amount * (swapped - cv2.GaussianBlur(swapped, (0, 0), 1.0))
+    blurred = cv2.GaussianBlur(swapped, (0, 0), 1.0, dst=out)
+    return cv2.addWeighted(swapped, 1.0 + amount, blurred, -amount, 0.0, dst=blurred)
 
 
 class MeshSwapper:
@@ -139,6 +148,7 @@ class MeshSwapper:
     def __init__(self, settings: MeshSwapSettings | None = None):
         self.settings = settings or MeshSwapSettings()
         self.mesh = face_mesh()
+        self._scratch = _Scratch()
 
     def register(self, image: np.ndarray, face: Face) -> RegisteredSource:
         if face.landmarks is None:
@@ -170,6 +180,9 @@ class MeshSwapper:
         if scale < 1.0:
             texture = cv2.resize(texture, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
             local = local * scale
+        # a zero (invalid) texel border: the warp points whatever lies outside the mesh at texel 0
+        texture = cv2.copyMakeBorder(texture, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=(0, 0, 0, 0))
+        local = local + 1.0
         return RegisteredSource(
             texture=texture,
             points=local,
@@ -179,43 +192,59 @@ class MeshSwapper:
             shape=IdentityShape(face.landmarks, self.mesh) if s.identity_shape else None,
         )
 
-    def _maps(self, ids, scale, local, source_points, shape, outside_identity=False):
-        """remap() maps for the crop. Computed on the (half-size) id grid and scaled up: they
-        are piecewise linear, so bilinear upsampling is exact inside triangles."""
-        matrices, usable = triangle_affines(local, source_points, self.mesh.triangles)
-        sx, sy = ids.shape[1] / shape[1], ids.shape[0] / shape[0]  # grid / crop, per axis
-        if scale != 1.0:  # maps from grid pixels: fold the grid scale into the affines
-            matrices = matrices.copy()
-            column, row = matrices[:, 0, :].copy(), matrices[:, 1, :].copy()
-            matrices[:, 0, :] = column / sx
-            matrices[:, 1, :] = row / sy
-            matrices[:, 2, :] += (0.5 / sx - 0.5) * column + (0.5 / sy - 0.5) * row
-        outside = (1 / sx, 0, 0, 1 / sy, 0.5 / sx - 0.5, 0.5 / sy - 0.5) if outside_identity else (0, 0, 0, 0, -1, -1)
-        map_x, map_y = maps_from_ids(ids, matrices, usable, outside)
-        if scale != 1.0:
+    def _maps(self, ids, frames, source_points, shape, outside, tag="map"):
+        """remap() maps for the crop. Computed on the (half-size) id grid, whose triangle
+        frames map grid pixels to source points, and scaled up: they are piecewise linear,
+        so bilinear upsampling is exact inside triangles."""
+        matrices = affines_from_frames(frames, source_points, self.mesh.triangles)
+        map_x, map_y = maps_from_ids(ids, matrices, frames.usable, outside)
+        if ids.shape != shape:
             size = (shape[1], shape[0])
-            map_x = cv2.resize(map_x, size, interpolation=cv2.INTER_LINEAR)
-            map_y = cv2.resize(map_y, size, interpolation=cv2.INTER_LINEAR)
+            map_x = cv2.resize(map_x, size, dst=self._scratch(tag + "_x", shape), interpolation=cv2.INTER_LINEAR)
+            map_y = cv2.resize(map_y, size, dst=self._scratch(tag + "_y", shape), interpolation=cv2.INTER_LINEAR)
         return map_x, map_y
 
-    def _reshape_target(self, ids, scale, shaped, local, target):
-        """The target crop with its face moved to the shaped mesh (its mouth, teeth, eyes and
-        skin go where the source's proportions put them); unchanged outside the mesh."""
-        map_x, map_y = self._maps(ids, scale, shaped, local, target.shape[:2], outside_identity=True)
-        return cv2.remap(target, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    def _reshape_target(self, ids, frames, local, target):
+        """The target crop (uint8) with its face moved to the shaped mesh (its mouth, teeth, eyes
+        and skin go where the source's proportions put them); unchanged outside the mesh.
+        Remapped as 4 channels: OpenCV's 3-channel uint8 remap has no vector path."""
+        h, w = target.shape[:2]
+        sx, sy = ids.shape[1] / w, ids.shape[0] / h  # grid / crop, per axis
+        identity = (1 / sx, 0, 0, 1 / sy, 0.5 / sx - 0.5, 0.5 / sy - 0.5)  # grid pixel -> crop pixel
+        map_x, map_y = self._maps(ids, frames, local, (h, w), identity)
+        four = cv2.cvtColor(target, cv2.COLOR_BGR2BGRA, dst=self._scratch("target4", (h, w, 4), np.uint8))
+        moved = self._scratch("reshaped4", (h, w, 4), np.uint8)
+        cv2.remap(four, map_x, map_y, cv2.INTER_LINEAR, dst=moved, borderMode=cv2.BORDER_REFLECT)
+        return cv2.cvtColor(moved, cv2.COLOR_BGRA2BGR, dst=self._scratch("reshaped", (h, w, 3), np.uint8))
 
-    def _warp(self, ids, scale, local, source_points, usable_weights, texture, shape):
-        """Warp the texture onto the crop, with the usable weight of every pixel."""
-        map_x, map_y = self._maps(ids, scale, local, source_points, shape)
-        if scale != 1.0:
-            size = (shape[1], shape[0])
-            usable_weights = cv2.resize(usable_weights, size, interpolation=cv2.INTER_LINEAR)
-            # next to the mesh border the scaled-up maps mix in the "outside" value: drop those
-            inside = cv2.resize((ids >= 0).astype(np.float32), size, interpolation=cv2.INTER_LINEAR)
-            usable_weights[inside < 0.999] = 0.0
-        warped = cv2.remap(texture, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
-        valid = warped[..., 3].astype(np.float32) * (1.0 / 255.0) * usable_weights
-        return warped[..., :3].astype(np.float32), valid
+    def _warp(self, ids, frames, source_points, weights, inside, texture, shape, tag):
+        """Warp the texture onto the crop: (float32 BGR crop, float32 usable weight per pixel).
+
+        weights: per-triangle usable weight on the id grid; inside: 1 where every bilinear
+        sample of the scaled-up maps comes from inside the mesh (None at scale 1). Outside
+        the mesh the maps point at texel (0, 0), the texture's zero pad: every sample stays
+        inside the texture, on OpenCV's vector path (border samples cost twice as much)."""
+        map_x, map_y = self._maps(ids, frames, source_points, shape, (0, 0, 0, 0, 0, 0))
+        warped = cv2.remap(
+            texture,
+            map_x,
+            map_y,
+            cv2.INTER_LINEAR,
+            dst=self._scratch(tag + "_bgra", (*shape, 4), np.uint8),
+            borderMode=cv2.BORDER_CONSTANT,
+        )
+        valid = self._scratch(tag + "_valid", shape)
+        alpha = cv2.extractChannel(warped, 3)
+        if inside is not None:
+            cv2.resize(weights, (shape[1], shape[0]), dst=valid, interpolation=cv2.INTER_LINEAR)
+            valid *= inside  # next to the mesh border the maps mix in the "outside" value
+            valid *= alpha
+        else:
+            np.multiply(alpha, weights, out=valid)
+        valid *= 1.0 / 255.0
+        colour = self._scratch(tag, (*shape, 3))
+        np.copyto(colour, cv2.cvtColor(warped, cv2.COLOR_BGRA2BGR))  # a strided 3-of-4 copy is 10x slower
+        return colour, valid
 
     def swap(self, frame: np.ndarray, face: Face, source: RegisteredSource) -> bool:
         """Replace one face in frame, in place. False when the face lies outside the frame.
@@ -243,20 +272,18 @@ class MeshSwapper:
         face_size = float((points.max(axis=0) - points.min(axis=0)).max())
         scale = s.work_face_px / face_size if s.work_face_px else 1.0
         if scale >= 0.9:  # small enough: compose at full size
-            blended, _ = self._compose(
-                region[..., :3].astype(np.float32), local, face.landmarks[:, 2], source, offsets
-            )
-            region[..., :3] = np.clip(blended, 0, 255).astype(np.uint8)
+            blended, _ = self._compose(region[..., :3], local, face.landmarks[:, 2], source, offsets)
+            np.clip(blended, 0, 255, out=blended)
+            np.copyto(region[..., :3], blended, casting="unsafe")
             return True
         work = (max(8, round(shape[0] * scale)), max(8, round(shape[1] * scale)))
         grid = np.array([work[1] / shape[1], work[0] / shape[0]], np.float32)
         small = downscale(region[..., :3], work)
-        target_small = small.astype(np.float32)
         on_work = (local + 0.5) * grid - 0.5  # pixel centres, as cv2.resize maps them
         blended, mask = self._compose(
-            target_small, on_work, face.landmarks[:, 2], source, None if offsets is None else offsets * grid
+            small, on_work, face.landmarks[:, 2], source, None if offsets is None else offsets * grid
         )
-        apply_at_full_size(region, blended, target_small, mask)
+        apply_at_full_size(region, blended, small.astype(np.float32), mask, self._scratch)
         return True
 
     def _compose(
@@ -268,9 +295,12 @@ class MeshSwapper:
         offsets: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """The swapped crop (float32 BGR) and its finest-level blend weight (where the result is
-        the source), for target (float32 BGR crop) with landmarks at local (crop pixels), its
-        inner face moved by offsets (identity shape) when given."""
-        s, mesh = self.settings, self.mesh
+        the source), for target (uint8 BGR crop) with landmarks at local (crop pixels), its
+        inner face moved by offsets (identity shape) when given.
+
+        Whole-crop arrays live in per-thread scratch buffers (see _Scratch) and are updated in
+        place; per-pixel weights are widened to three channels before they multiply images."""
+        s, mesh, scratch = self.settings, self.mesh, self._scratch
         shape = target.shape[:2]
         scale = 0.5 if min(shape) >= 96 else 1.0
         grid = (max(2, round(shape[0] * scale)), max(2, round(shape[1] * scale)))
@@ -281,60 +311,107 @@ class MeshSwapper:
             local = (local + offsets).astype(np.float32)
         on_grid = (local + 0.5) * grid_scale - 0.5  # pixel centres, as cv2.resize maps them
         ids = rasterize_triangles(on_grid, depth, mesh.triangles, grid)
+        frames = triangle_frames(on_grid, mesh.triangles)  # grid pixel -> any point set on the mesh
         reference = target  # the target as shot: its detail level, its occluders
         if reshape:
-            target = self._reshape_target(ids, scale, local, original, target)
+            target = self._reshape_target(ids, frames, original, target)
+        target_f = scratch("target", (*shape, 3))
+        np.copyto(target_f, target)
+        inside = None
+        if ids.shape != shape:
+            inside = cv2.resize((ids >= 0).astype(np.float32), (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
+            inside = (inside >= 0.999).astype(np.float32)
         swapped, valid = self._warp(
-            ids, scale, local, source.points, source.triangle_weight[ids], source.texture, shape
+            ids, frames, source.points, source.triangle_weight[ids], inside, source.texture, shape, "warped"
         )
         if s.mirror_fill and source.needs_mirror:
             # the same target triangle, textured from the mirror image triangle of the source
             mirror_ids = np.where(ids >= 0, mesh.mirror_triangles[np.maximum(ids, 0)], -1)
             mirrored, valid_m = self._warp(
                 ids,
-                scale,
-                local,
+                frames,
                 source.points[mesh.mirror],
                 source.triangle_weight[mirror_ids],
+                inside,
                 source.texture,
                 shape,
+                "mirrored",
             )
             fill = (1.0 - valid) * valid_m
             total = valid + fill
-            swapped = (swapped * valid[..., None] + mirrored * fill[..., None]) / np.maximum(total, 1e-3)[..., None]
+            norm = 1.0 / np.maximum(total, 1e-3)
+            swapped *= _three(valid * norm, scratch)
+            mirrored *= _three(fill * norm, scratch)
+            swapped += mirrored
             valid = total
         face_size = float((local.max(axis=0) - local.min(axis=0)).max())
         iod = max(inter_ocular_distance(local), 4.0)
         soften = max(3, int(face_size * 0.02) | 1)
-        valid = cv2.blur(valid, (soften, soften))  # soften texel-sharp validity edges (box: cheap)
+        # soften texel-sharp validity edges (a box: cheap), inward only: spreading validity
+        # outward gave the mesh border's unusable samples (black padding) weight: a dark seam
+        valid = np.minimum(valid, cv2.blur(valid, (soften, soften)))
 
         skin = expected_skin(local, mesh, shape, iod) & (valid > 0.5)
         if s.match_sharpness:
-            swapped = match_sharpness(swapped, reference, skin)
+            swapped = match_sharpness(swapped, reference, skin, out=scratch("sharpened", (*shape, 3)))
         if s.match_lighting:
-            swapped = match_lighting(swapped, target, skin.astype(np.float32) * valid, s.lighting_sigma * iod)
-        mask = feathered_face_mask(local[mesh.face_oval], shape, face_size, s.feather) * valid
-        mouth = mouth_mask(local[mesh.lips_inner], shape, face_size) if s.keep_target_mouth else None
-        if mouth is not None:
-            mask *= 1.0 - mouth
-        occluders = None
-        if s.target_occluders:
-            occluders = target_occluders(reference, original, mesh, iod)
+            weight = skin.astype(np.float32)
+            weight *= valid
+            lit = scratch("lit", (*shape, 3))
+            swapped = match_tone(swapped, target_f, weight, local, s.lighting_sigma * iod, out=lit)
+        mask = feathered_face_mask(local[mesh.face_oval], shape, face_size, s.feather)
+        mask *= valid
+        keep = None  # where the target is put back exactly after the blend
+        if s.keep_target_mouth:
+            keep = mouth_mask(local[mesh.lips_inner], shape, face_size)
+            np.subtract(1.0, keep, out=keep)
+            mask *= keep
+        occluders = target_occluders(reference, original, mesh, iod) if s.target_occluders else None
+        if occluders is not None and occluders.any():
             if reshape:  # the target moved under the shaped mesh; what stands in front did not
-                target += occluders[..., None] * (reference - target)
+                target_f += occluders[..., None] * (reference.astype(np.float32) - target_f)
             mask *= 1.0 - occluders
+            keep = 1.0 - occluders if keep is None else keep * (1.0 - occluders)
+        # the result is target + change; the change becomes swapped - target, blended
+        change = scratch("change", (*shape, 3))
+        np.subtract(swapped, target_f, out=change)
         if s.multiband:
             # outside the usable face the foreground is the target itself, so no level of the
             # pyramid carries the black surroundings (or the crop's edge) into the result
-            swapped = target + np.minimum(valid * 4.0, 1.0)[..., None] * (swapped - target)
-            blended = multiband_blend(swapped, target, mask)
-            if mouth is not None:  # the pyramid's low bands reach into the mouth: put it back exactly
-                blended += mouth[..., None] * (target - blended)
-            if occluders is not None:  # and into what stands in front
-                blended += occluders[..., None] * (target - blended)
+            change *= _three(np.minimum(valid * 4.0, 1.0), scratch)
+            change = multiband_delta(change, mask)
+            if keep is not None:  # the pyramid's low bands reach into the mouth (and occluders): put them back
+                change *= _three(keep, scratch)
         else:
-            blended = target + mask[..., None] * (swapped - target)
-        return blended, mask
+            change *= _three(mask, scratch)
+        change += target_f
+        return change, mask
+
+
+class _Scratch(threading.local):
+    """Per-thread arrays reused from frame to frame.
+
+    A fresh multi-megabyte array costs a page fault per 4 KB page when the allocator has handed
+    the memory back to the system since the last frame (glibc trims its heap top), which for a
+    face crop costs more than the arithmetic on it. Threads (the video pool) get their own.
+    """
+
+    def __init__(self) -> None:
+        self.buffers: dict[str, np.ndarray] = {}
+
+    def __call__(self, name: str, shape: tuple[int, ...], dtype=np.float32) -> np.ndarray:
+        size = math.prod(shape)
+        buffer = self.buffers.get(name)
+        if buffer is None or buffer.size < size or buffer.dtype != dtype:
+            buffer = np.empty(size + size // 4, dtype)  # room for the face to grow a little
+            self.buffers[name] = buffer
+        return buffer[:size].reshape(shape)
+
+
+def _three(weight: np.ndarray, scratch: _Scratch) -> np.ndarray:
+    """A one-channel weight as three channels: numpy's broadcast over the channel axis costs
+    several times a same-shape product."""
+    return cv2.merge([weight, weight, weight], dst=scratch("three", (*weight.shape, 3)))
 
 
 def downscale(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -345,29 +422,55 @@ def downscale(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return cv2.resize(image, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
 
 
-def apply_at_full_size(region: np.ndarray, blended: np.ndarray, target_small: np.ndarray, mask: np.ndarray) -> None:
+def _fresh(name: str, shape: tuple[int, ...], dtype=np.uint8) -> np.ndarray:
+    return np.empty(shape, dtype)
+
+
+def apply_at_full_size(
+    region: np.ndarray, blended: np.ndarray, target_small: np.ndarray, mask: np.ndarray, scratch=_fresh
+) -> None:
     """Write a result composed at working scale into the full-size crop, in place.
 
-    out = m * up(blended) + (1 - m) * (target + up(blended - target_small)), m = up(mask):
-    the swapped face comes from the working scale; where the target shows, its detail finer
-    than the working scale stays, with the blend's low-frequency change added. uint8/int16
-    OpenCV calls only (no whole-crop float copies), on the rows and columns that change.
+    out = up(blended - (1 - m) * target_small) + (1 - up(m)) * target, m = mask: the swapped
+    face comes from the working scale; where the target shows, its detail finer than the
+    working scale stays, with the blend's low-frequency change added. (The same as
+    m * up(blended) + (1 - m) * (target + up(blended - target_small)) but for bilinear
+    interpolation of a product against the product of interpolations: a fraction of a level.)
+    At full size that is three uint8 resizes (the signed term split into its positive and
+    negative parts, so saturating adds are exact), one multiply and two adds, on the rows
+    and columns that change, into reused buffers (scratch(name, shape, dtype), see _Scratch).
     """
-    delta = blended - target_small
-    moved = cv2.absdiff(blended, target_small)
-    changed = (np.maximum(np.maximum(moved[..., 0], moved[..., 1]), moved[..., 2]) > 0.5) | (mask > 1e-3)
-    if not changed.any():
+    h_s, w_s = mask.shape
+    moved = np.abs(blended - target_small)
+    changed_rows = (moved.reshape(h_s, -1).max(axis=1) > 0.5) | (mask.max(axis=1) > 1e-3)
+    if not changed_rows.any():
         return
-    rows, cols = np.flatnonzero(changed.any(axis=1)), np.flatnonzero(changed.any(axis=0))
+    changed_cols = (moved.max(axis=0).max(axis=1) > 0.5) | (mask.max(axis=0) > 1e-3)
+    rows, cols = np.flatnonzero(changed_rows), np.flatnonzero(changed_cols)
     h, w = region.shape[:2]
-    fy, fx = h / mask.shape[0], w / mask.shape[1]
+    fy, fx = h / h_s, w / w_s
     # the full-size pixels whose bilinear samples reach a changed working pixel
     r0, r1 = max(0, int((rows[0] - 1) * fy)), min(h, int(math.ceil((rows[-1] + 2) * fy)))
     c0, c1 = max(0, int((cols[0] - 1) * fx)), min(w, int(math.ceil((cols[-1] + 2) * fx)))
     window = np.s_[r0:r1, c0:c1]
-    size = (w, h)
-    up_blended = cv2.resize(np.clip(blended, 0, 255).astype(np.uint8), size, interpolation=cv2.INTER_LINEAR)
-    up_delta = cv2.resize(delta, size, interpolation=cv2.INTER_LINEAR)  # float32: int16 resize has no SIMD path
-    up_mask = cv2.resize(mask, size, interpolation=cv2.INTER_LINEAR)[window]
-    shown = cv2.add(region[window][..., :3], up_delta[window], dtype=cv2.CV_8U)
-    region[r0:r1, c0:c1, :3] = cv2.blendLinear(up_blended[window], shown, up_mask, 1.0 - up_mask)
+    size, full = (w, h), (h, w, 3)
+
+    def up(small: np.ndarray, name: str) -> np.ndarray:
+        return cv2.resize(small, size, dst=scratch(name, full, np.uint8), interpolation=cv2.INTER_LINEAR)[window]
+
+    shown = 1.0 - mask  # where the target shows
+    # rounded below; - mask / 2: where the face shows it is truncated, as on the small path
+    signed = blended - cv2.merge([shown, shown, shown]) * target_small
+    signed -= cv2.merge([mask, mask, mask]) * 0.5
+    rise = up(cv2.convertScaleAbs(np.maximum(signed, 0.0, out=moved)), "up_rise")
+    fall = up(cv2.convertScaleAbs(np.minimum(signed, 0.0, out=moved)), "up_fall")
+    weight = cv2.convertScaleAbs(shown, alpha=255.0)
+    weight = up(cv2.merge([weight, weight, weight]), "up_weight")
+    out = scratch("out", (r1 - r0, c1 - c0, 3), np.uint8)
+    cv2.multiply(region[window][..., :3], weight, dst=out, scale=1.0 / 255.0)
+    cv2.add(out, rise, dst=out)
+    cv2.subtract(out, fall, dst=out)
+    target = region[r0:r1, c0:c1, :3]
+    written = cv2.copyTo(out, None, dst=target) if target.shape[2] == region.shape[2] else None
+    if written is not target:
+        target[...] = out

@@ -5,6 +5,8 @@ is kept there instead.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 
@@ -37,13 +39,15 @@ def expected_skin(points: np.ndarray, mesh: MeshTopology, shape: tuple[int, int]
 def skin_validity(
     texture_bgr: np.ndarray, points: np.ndarray, mesh: MeshTopology, iod: float, threshold: float = 3.5
 ) -> np.ndarray:
-    """float32 [0, 1]: 0 where the source's forehead is covered by something that is not skin.
+    """float32 [0, 1]: 0 where the source's face is covered by something that is not skin.
 
     What covers a forehead (a hair fringe, a hat brim) comes in from the top of the face: so on
     the forehead (above the brows), pixels far from the skin's colour (Mahalanobis distance in
     Lab, fitted on the central face) that connect to the top border of the face count as an
-    occluder. Cheeks and jaw are left alone: their darker pixels are shadows far more often
-    than objects, and the tests show a colour model cannot tell them apart reliably.
+    occluder. At the temples and cheeks (above the mouth) what comes in from the side (a
+    headscarf, a lock of hair) must also differ from the skin in chromaticity: a shadow keeps
+    the skin's r:g:b. The jaw is left alone: beards and shadows there defeat a colour model.
+    A part flagged wrongly costs little: it is taken from the mirror side, or the target stays.
     """
     shape = texture_bgr.shape[:2]
     skin_area = expected_skin(points, mesh, shape, iod)
@@ -74,58 +78,200 @@ def skin_validity(
     count, labels = cv2.connectedComponents(candidate)
     touching = np.unique(labels[(top > 0) & (candidate > 0)])
     occluder = (np.isin(labels, touching[touching > 0]) * 255).astype(np.uint8)
+    occluder |= _from_the_sides(texture_bgr, distance > 4.0, skin_area & (centre > 0), skin_area, top, points, k)
     occluder = cv2.dilate(occluder, kernel)
     return 1.0 - cv2.GaussianBlur(occluder, (0, 0), k / 2).astype(np.float32) / 255.0
 
 
+def _from_the_sides(
+    image: np.ndarray,
+    far: np.ndarray,
+    core: np.ndarray,
+    skin_area: np.ndarray,
+    border: np.ndarray,
+    points: np.ndarray,
+    k: int,
+    chroma_limit: float = 4.0,
+    min_area: float = 0.005,
+) -> np.ndarray:
+    """uint8 255 where a blob far from the skin in colour and in chromaticity enters the face
+    across its outline above the mouth (a headscarf, a lock of hair at the temple)."""
+    pixels = image.astype(np.float32)
+    chroma = cv2.transform(pixels, np.array([[0, 0, 1, 1], [0, 1, 0, 1]], np.float32))
+    chroma /= cv2.transform(pixels, np.array([[1, 1, 1, 3]], np.float32))[..., None]
+    other = _distance(chroma, _colour_model(chroma[core], 2e-5)) > chroma_limit
+    candidate = (far & other & skin_area).astype(np.uint8)
+    candidate = cv2.morphologyEx(candidate, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+    eyes = points[263] - points[33]
+    down = np.array([-eyes[1], eyes[0]]) / max(float(np.linalg.norm(eyes)), 1e-6)
+    top = float(np.mean(points[[33, 263]] @ down))
+    span = max(float(points[152] @ down) - top, 1e-6)
+    ys, xs = np.indices(candidate.shape, dtype=np.float32)
+    above_mouth = (xs * down[0] + ys * down[1] - top) / span < 0.6
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(candidate)
+    entering = np.unique(labels[(border > 0) & (candidate > 0) & above_mouth])
+    big = [i for i in entering if i > 0 and stats[i, cv2.CC_STAT_AREA] >= min_area * skin_area.sum()]
+    return (np.isin(labels, big) * 255).astype(np.uint8)
+
+
+@dataclass(frozen=True)
+class OccluderSettings:
+    """Thresholds of target_occluders, measured on the tests/data portraits (clear faces and
+    composited objects); see tests/test_swap_occlusion.py."""
+
+    grid_iod: float = 40.0  # the work grid puts this many pixels between the outer eye corners
+    colour: float = 4.0  # Mahalanobis distance from the skin in Lab: not skin
+    chroma: float = 2.0  # ... and in (r, g) chromaticity: not a shadow or a lit patch of skin
+    texture: float = 0.05  # band-pass energy / brightness: above this, hair or beard
+    min_area: float = 0.015  # of the face oval
+    entry: float = 0.3  # blobs must cross the outline below this far from the eyes to the chin
+    edge: float = 0.45  # skin-distance just around a blob / inside it: below this, a sharp edge
+    hair: float = 3.0  # Mahalanobis distance (Lab) from the hair sampled above the brows
+
+
+def _colour_model(samples: np.ndarray, floor: float) -> np.ndarray:
+    """Whitening transform (d x d+1, for cv2.transform) of samples (n x d), with a floor on the
+    covariance so that very even skin does not flag its own shading."""
+    covariance, mean = cv2.calcCovarMatrix(samples, None, cv2.COVAR_NORMAL | cv2.COVAR_ROWS | cv2.COVAR_SCALE)
+    white = np.linalg.cholesky(np.linalg.inv(covariance + np.eye(samples.shape[1]) * floor)).T
+    return np.hstack([white, -(white @ mean[0])[:, None]]).astype(np.float32)
+
+
+def _recentred(model: np.ndarray, mean: np.ndarray) -> np.ndarray:
+    """The same whitening, centred on another colour."""
+    return np.hstack([model[:, :-1], -(model[:, :-1] @ mean)[:, None]]).astype(np.float32)
+
+
+def _distance(values: np.ndarray, model: np.ndarray) -> np.ndarray:
+    """Mahalanobis distance of every value (..., d) under model."""
+    flat = values.reshape(-1, 1, values.shape[-1]).astype(np.float32, copy=False)
+    white = cv2.transform(flat, model)
+    return np.sqrt(np.einsum("...i,...i->...", white, white)).reshape(values.shape[:-1])
+
+
 def target_occluders(
-    target_bgr: np.ndarray, points: np.ndarray, mesh: MeshTopology, iod: float, threshold: float = 5.0
+    target_bgr: np.ndarray,
+    points: np.ndarray,
+    mesh: MeshTopology,
+    iod: float,
+    settings: OccluderSettings = OccluderSettings(),
 ) -> np.ndarray:
     """float32 [0, 1]: 1 where something stands in front of the target's face (a microphone, a
-    hand, a card), to be kept in front of the swapped face.
+    card), to be kept in front of the swapped face.
 
-    A per-target skin model (Lab mean and covariance on the cheeks and nose) marks pixels of the
-    face oval, features left out, that are far from the skin's colour; of those, only blobs that
-    reach the face's outline count (objects come in from outside; shadows and pores do not) and
-    only if they cover a real part of the face. Made on a half-size grid (it is a region, not
-    detail) and brought up with a soft edge a pixel or two wide.
+    Skin, shadows, beards and hair are all "not skin-coloured" somewhere on a clear portrait;
+    what sets an object apart is several things at once, so a blob of the face oval counts
+    only if it is
+      - far from the skin's colour (Lab) and from its chromaticity (a shadow keeps the skin's
+        r:g:b, so does a warm lit patch; a microphone, a card do not),
+      - smooth (hair and beard are textured at the work scale; grey hair and a grey card only
+        differ there),
+      - sharp-edged (an object's outline is a step; a shadow or stubble fades out),
+      - entering across the face outline below the eyes (what comes from above is a fringe or a
+        hat: left alone), not small, and not the colour of the hair above the brows unless it is
+        much smoother than that hair.
+    Made on a grid with about 40 px between the eyes (a region, not detail); the kept blobs
+    grow a little into matching pixels (an object also covers the lips or eyes next to it) and
+    come back up with a soft edge.
     """
+    s = settings
     shape = target_bgr.shape[:2]
-    scale = 0.5 if min(shape) >= 96 else 1.0
-    small = (max(4, round(shape[1] * scale)), max(4, round(shape[0] * scale)))
-    image = cv2.resize(target_bgr, small, interpolation=cv2.INTER_AREA) if scale != 1.0 else target_bgr
-    lab = cv2.cvtColor(image.astype(np.float32) * (1.0 / 255.0), cv2.COLOR_BGR2LAB)
-    local = (points + 0.5) * scale - 0.5
+    scale = min(1.0, s.grid_iod / max(iod, 1e-6))
+    small = (max(8, round(shape[1] * scale)), max(8, round(shape[0] * scale)))
+    image, gray, texture = _work_grid(target_bgr, small)
+    texture = texture / (gray + 20.0)
+    lab = cv2.cvtColor(cv2.convertScaleAbs(image), cv2.COLOR_BGR2LAB).astype(np.float32)
+    lab = cv2.transform(lab, np.array([[100 / 255, 0, 0, 0], [0, 1, 0, -128], [0, 0, 1, -128]], np.float32))
+    # (r, g) chromaticity: what a shadow does not change
+    chroma = cv2.transform(image, np.array([[0, 0, 1, 1], [0, 1, 0, 1]], np.float32))
+    chroma /= cv2.transform(image, np.array([[1, 1, 1, 3]], np.float32))[..., None]
+    local = ((points + 0.5) * [small[0] / shape[1], small[1] / shape[0]] - 0.5).astype(np.float32)
     grid = (small[1], small[0])
-    area = expected_skin(local, mesh, grid, iod * scale)
-    centre = np.zeros(grid, np.uint8)
-    core = cv2.convexHull(local[[50, 280, 4, 168]].astype(np.float32))
-    cv2.fillConvexPoly(centre, np.round(core).astype(np.int32)[:, 0], 1)
-    sample = lab[(centre > 0) & area]
-    if len(sample) < 30:
+    iod_g = iod * scale
+    area = expected_skin(local, mesh, grid, iod_g)
+    ring = np.round(local[mesh.face_oval]).astype(np.int32)
+    oval = np.zeros(grid, np.uint8)
+    cv2.fillPoly(oval, [ring], 1)
+    core = np.zeros(grid, np.uint8)  # cheeks and nose: below any glasses bridge, rarely covered
+    cv2.fillConvexPoly(core, np.round(cv2.convexHull(local[[205, 425, 197, 4]])).astype(np.int32)[:, 0], 1)
+    where = (core > 0) & area
+    if where.sum() < 20:
         return np.zeros(shape, np.float32)
-    diff = lab - sample.mean(axis=0)
-    inverse = np.linalg.inv(np.cov(sample.T) + np.eye(3) * 9.0)
-    distance = np.sqrt(np.einsum("...i,ij,...j->...", diff, inverse, diff))
-    candidate = ((distance > threshold) & area).astype(np.uint8)
-    k = max(3, int(0.06 * iod * scale) | 1)
+    skin = _colour_model(lab[where], 9.0)
+    far = _distance(lab, skin) > s.colour
+    candidate = far & (_distance(chroma, _colour_model(chroma[where], 2e-5)) > s.chroma)
+    candidate = (candidate & (texture < s.texture) & area).astype(np.uint8)
+    k = max(3, int(0.1 * iod_g) | 1)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
     candidate = cv2.morphologyEx(candidate, cv2.MORPH_OPEN, kernel)
-    border = np.zeros(grid, np.uint8)
-    cv2.polylines(border, [np.round(local[mesh.face_oval]).astype(np.int32)], True, 1, thickness=2 * k)
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(candidate)
-    touching = set(np.unique(labels[(border > 0) & (candidate > 0)]).tolist()) - {0}
-    big = {i for i in touching if stats[i, cv2.CC_STAT_AREA] >= 0.01 * area.sum()}
-    if not big:
+    if not candidate.any():
         return np.zeros(shape, np.float32)
-    # an object also covers eyes, brows or lips next to it: grow the blobs through the whole oval
-    oval = np.zeros(grid, np.uint8)
-    cv2.fillPoly(oval, [np.round(local[mesh.face_oval]).astype(np.int32)], 1)
-    wide = cv2.morphologyEx(((distance > threshold) & (oval > 0)).astype(np.uint8), cv2.MORPH_OPEN, kernel)
-    _, wide_labels = cv2.connectedComponents(wide | candidate)
-    seeds = np.unique(wide_labels[np.isin(labels, list(big))])
-    occluder = np.isin(wide_labels, seeds[seeds > 0]).astype(np.float32)
-    occluder = cv2.dilate(occluder, np.ones((5, 5), np.uint8))  # cover the object's own edge
-    if scale != 1.0:
-        occluder = cv2.resize(occluder, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
+    # position along the face: 0 on the eye line, 1 at the chin
+    eyes = local[263] - local[33]
+    down = np.array([-eyes[1], eyes[0]]) / max(float(np.linalg.norm(eyes)), 1e-6)
+    top = float(np.mean(local[[33, 263]] @ down))
+    span = max(float(local[152] @ down) - top, 1e-6)
+    ys, xs = np.indices(grid, dtype=np.float32)
+    height = (xs * down[0] + ys * down[1] - top) / span
+    border = np.zeros(grid, np.uint8)
+    cv2.polylines(border, [ring], True, 1, thickness=k)
+    contact = (border > 0) & (candidate > 0)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(candidate)
+    min_px = s.min_area * float(oval.sum())
+    hair: tuple[np.ndarray | None, float] | None = None
+    occluder = np.zeros(grid, np.uint8)
+    for i in np.unique(labels[contact & (height > s.entry)]):
+        if i == 0 or stats[i, cv2.CC_STAT_AREA] < min_px:
+            continue
+        blob = labels == i
+        grown = cv2.dilate(blob.astype(np.uint8), kernel)
+        near = cv2.dilate(blob.astype(np.uint8), np.ones((3, 3), np.uint8))
+        around = (cv2.dilate(blob.astype(np.uint8), np.ones((9, 9), np.uint8)) > near) & area
+        inside = _distance(lab[blob], skin)
+        if around.sum() > 5 and np.median(_distance(lab[around], skin)) > s.edge * np.median(inside):
+            continue  # fades into the skin: a shadow, stubble
+        mean = lab[blob].mean(axis=0)
+        if float(np.median(height[contact & blob])) < 0.7:
+            if hair is None:
+                hair = _hair_model(lab, texture, oval, height, far, k)
+            model, hair_texture = hair
+            textured = float(np.median(texture[blob])) > 0.5 * hair_texture
+            if model is not None and textured and _distance(mean[None], model)[0] < s.hair:
+                continue  # the hair, hanging over the side of the face
+        # the object also covers the eyes, lips or edge pixels next to it: grow into its colour
+        same = (_distance(lab, _recentred(skin, mean)) < 3.0) & far & (oval > 0) & (grown > 0)
+        _, joined = cv2.connectedComponents((same | blob).astype(np.uint8))
+        ids = np.unique(joined[blob])
+        occluder |= np.isin(joined, ids[ids > 0]).astype(np.uint8)
+    if not occluder.any():
+        return np.zeros(shape, np.float32)
+    occluder = cv2.dilate(occluder, np.ones((5, 5), np.uint8)).astype(np.float32)
+    occluder = cv2.resize(occluder, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
     return np.clip(occluder * 2.0, 0.0, 1.0)
+
+
+def _work_grid(target_bgr: np.ndarray, small: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The target on the work grid (float32 BGR), and its texture there: band-pass energy over
+    brightness, measured at twice the grid's resolution (shading gradients cancel out)."""
+    image = target_bgr if target_bgr.dtype == np.float32 else target_bgr.astype(np.float32)
+    fine = (2 * small[0], 2 * small[1])
+    if fine[0] <= image.shape[1] and fine[1] <= image.shape[0]:
+        image = cv2.resize(image, fine, interpolation=cv2.INTER_LINEAR)  # under 2x: no aliasing
+        gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+        band = cv2.absdiff(gray, cv2.GaussianBlur(gray, (0, 0), 1.2))
+        return cv2.pyrDown(image, dstsize=small), cv2.pyrDown(gray, dstsize=small), cv2.pyrDown(band, dstsize=small)
+    gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    band = cv2.absdiff(gray, cv2.GaussianBlur(gray, (0, 0), 1.2))
+    if (image.shape[1], image.shape[0]) != small:
+        image, gray, band = (cv2.resize(x, small, interpolation=cv2.INTER_AREA) for x in (image, gray, band))
+    return image, gray, band
+
+
+def _hair_model(lab, texture, oval, height, far, k):
+    """Colour model and median texture of what lies just outside the oval above the brows and
+    is not skin (the hair; nothing on a bald head)."""
+    band = cv2.dilate(oval, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3 * k, 3 * k))) > oval
+    hair = band & (height < -0.4) & far
+    if hair.sum() <= 20:
+        return None, 0.0
+    return _colour_model(lab[hair], 16.0), float(np.median(texture[hair]))

@@ -1,0 +1,80 @@
+"""Tone and light from the target (Lab skin model, additive low-frequency transfer, highlights
+compressed) and the seam the swap adds, on real dev-set photos."""
+
+from dataclasses import replace
+
+import cv2
+import numpy as np
+import pytest
+
+from swapline.bench.quality import sharpness_ratio, tone_seam
+from swapline.swap import MeshSwapper, MeshSwapSettings
+from tests.conftest import load
+
+
+@pytest.fixture(scope="module")
+def faces(analyser):
+    names = (
+        "dev/jim_clyburn_1.jpg",
+        "dev/zoe_lofgren_2.jpg",
+        "dev/sydney_kamlager-dove_2.jpg",
+        "astronaut.png",
+        "dev/derrick_van_orden_1.jpg",
+        "dev/frederica_wilson_2.jpg",
+        "obama.jpg",
+    )
+    return {name: (load(name), analyser.faces(load(name))[0]) for name in names}
+
+
+def swap(faces, source, target, source_image=None, **settings):
+    swapper = MeshSwapper(replace(MeshSwapSettings(), **settings))
+    image, face = faces[source]
+    out = faces[target][0].copy()
+    assert swapper.swap(out, faces[target][1], swapper.register(image if source_image is None else source_image, face))
+    return out
+
+
+@pytest.mark.parametrize(
+    ("source", "target"),
+    [
+        ("dev/jim_clyburn_1.jpg", "dev/zoe_lofgren_2.jpg"),  # dark source, pale target
+        ("dev/sydney_kamlager-dove_2.jpg", "dev/jim_clyburn_1.jpg"),
+        ("astronaut.png", "dev/derrick_van_orden_1.jpg"),  # pale source, white-bearded target
+        ("astronaut.png", "dev/frederica_wilson_2.jpg"),  # pale source, dark target
+    ],
+)
+def test_the_face_meets_its_surroundings_as_the_targets_did(faces, source, target):
+    # the issue's tone seam (CIEDE2000 across the oval) may exceed the target's own by <= 6
+    image, face = faces[target]
+    out = swap(faces, source, target)
+    across, change = tone_seam(out, image, face)
+    own, _ = tone_seam(image, image, face)
+    assert across - own <= 6.0, (across, own, change)
+
+
+def test_a_dark_source_on_a_pale_target_keeps_its_own_contrast(faces):
+    # a light ratio of ~3 multiplied into the texture tripled pores and shine: now the detail
+    # follows the light by its square root at most
+    image, face = faces["dev/zoe_lofgren_2.jpg"]
+    out = swap(faces, "dev/jim_clyburn_1.jpg", "dev/zoe_lofgren_2.jpg")
+    assert sharpness_ratio(out, image, face) < 1.6
+
+
+def test_the_sources_shine_is_compressed(faces):
+    # a specular highlight painted on the source's cheek arrives lower than without the step
+    image, face = faces["obama.jpg"]
+    cheek = face.landmarks[205, :2]
+    iod = float(np.linalg.norm(face.landmarks[263, :2] - face.landmarks[33, :2]))
+    shine = np.zeros(image.shape[:2], np.float32)
+    cv2.circle(shine, (int(cheek[0]), int(cheek[1])), max(2, int(0.08 * iod)), 1.0, -1)
+    shine = cv2.GaussianBlur(shine, (0, 0), 0.05 * iod)[..., None]
+    shiny = np.clip(image.astype(np.float32) + 120.0 * shine, 0, 255).astype(np.uint8)
+    target = "astronaut.png"
+    plain = swap(faces, "obama.jpg", target).astype(np.float32)
+    with_shine = swap(faces, "obama.jpg", target, source_image=shiny).astype(np.float32)
+    rise = float((with_shine - plain).mean(axis=2).max())
+    kept = swap(faces, "obama.jpg", target, source_image=shiny, match_lighting=False).astype(np.float32)
+    bare = swap(faces, "obama.jpg", target, match_lighting=False).astype(np.float32)
+    lone = float((kept - bare).mean(axis=2).max())
+    assert lone > 50, lone  # without the step the shine comes along (blurred a little by the warp)
+    assert rise < 0.8 * lone, (rise, lone)  # measured 53 vs 68 (the old ratio transfer: 73)

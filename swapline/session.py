@@ -24,6 +24,7 @@ from swapline.faces.face import Face
 from swapline.faces.landmarks import Roi
 from swapline.faces.selection import FaceSelector, ReferenceMatcher
 from swapline.faces.stream import FaceStream
+from swapline.faces.tracker import FaceWorkers, footprint, independent_groups
 from swapline.models.store import ModelStore
 from swapline.pipeline.timing import StageTimer
 from swapline.runtime import SessionFactory, shared_sessions
@@ -32,6 +33,19 @@ from swapline.trust import LabelStamp, provenance_record
 from swapline.trust.watermark import Payload, Watermarker, job_id_now
 
 log = logging.getLogger("swapline.session")
+
+
+# How far around a face (x its size) a swap may read or write, for swappers that do not say:
+# neural swappers paste back an aligned crop, enhancers a larger one.
+_WIDE_MARGIN = 1.0
+
+
+def _swap_margin(swapper, enhancing: bool) -> float:
+    """The mesh swapper works inside its crop margin; anything else gets the wide margin."""
+    margin = getattr(getattr(swapper, "settings", None), "crop_margin", None)
+    if enhancing or getattr(swapper, "name", "") != "mesh" or not isinstance(margin, float):
+        return _WIDE_MARGIN
+    return margin
 
 
 @dataclass
@@ -62,6 +76,8 @@ class SwapSession:
         self.landmarker = FaceMeshLandmarker(self.sessions)
         self.analyser = FaceAnalyser(AnalyserSettings(detector=s.detector), self.sessions, still_detector)
         self._swapper = build_swapper(s.models, s.swapper, self.store, self.sessions)
+        # per-face work of one frame (landmarks, far-apart swaps), shared by streams and compose
+        self._face_workers = FaceWorkers(s.face_workers)
         # thermal light mode: the mesh swapper without its costliest step
         self._light_swapper = (
             build_swapper(s.models, replace(s.swapper, match_lighting=False), self.store, self.sessions)
@@ -118,6 +134,7 @@ class SwapSession:
             self.detector,
             self.landmarker,
             TrackerSettings(max_faces=s.faces.max_faces or s.detector.max_faces, max_misses=s.faces.hold_frames),
+            self._face_workers,
         )
         return FaceStream(
             tracker, self.selector(), s.smoothing, s.scene_cut, s.faces.confirm_frames, s.faces.hold_frames
@@ -137,13 +154,22 @@ class SwapSession:
         """Swap the chosen faces (in place), enhance them, stamp the label; returns faces swapped."""
         timer = StageTimer()
         swapper = self._light_swapper if light else self._swapper
-        swapped = 0
-        with timer.stage("swap"):
-            for face in faces:
+
+        def swap_in_order(group: list[Face]) -> int:
+            done = 0
+            for face in group:
                 if swapper.swap(frame, face, source):
-                    swapped += 1
+                    done += 1
                     if self._enhancer is not None:
                         self._enhancer.enhance(frame, face)
+            return done
+
+        with timer.stage("swap"):
+            # Faces whose swaps touch no common pixel run side by side; touching ones stay in
+            # order in one group: the frame is bit for bit the one-by-one result.
+            margin = _swap_margin(swapper, self._enhancer is not None)
+            groups = independent_groups([footprint(face, margin) for face in faces])
+            swapped = sum(self._face_workers.map(swap_in_order, [[faces[i] for i in g] for g in groups]))
         with timer.stage("mark"):  # before the label: the label's pixels stay exactly as rendered
             self.marker.embed(frame, self.mark_payload)
         with timer.stage("label"):

@@ -95,6 +95,9 @@ class SwapSettings:
     # The invisible mark in every output frame (always on, like the label); a key of the user's
     # makes marks only that key can read.
     mark: WatermarkSettings = field(default_factory=WatermarkSettings)
+    # Threads for the per-face work of one frame (landmark passes, swaps of faces far apart):
+    # None: the cores, at most 4; 1: one face after another on the calling thread.
+    face_workers: int | None = None
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,11 @@ from swapline.bench.scale import track_duplicates
 from swapline.bench.speed import make_frame
 from swapline.faces import BlazeFaceDetector
 from swapline.faces.detector import DetectorSettings, box_iou
+from swapline.faces.topology import face_mesh
 from swapline.faces.tracker import overlap_of_smaller
 from swapline.swap import MeshSwapper, MeshSwapSettings
+from swapline.swap.masks import feathered_face_mask
+from swapline.swap.mesh_swapper import apply_at_full_size
 from tests.conftest import DATA, load
 
 
@@ -108,3 +111,55 @@ def test_a_4k_clip_has_one_track_per_face_and_no_face_twice(tmp_path):
     assert result["duplicate_frames"] == 0
     assert result["track_ids"] == 1 and result["most_faces"] == 1
 
+
+
+def test_the_small_face_of_the_group_photo_is_found_at_4k(analyser):
+    """obama_and_biden.jpg at 4K: the girl at the bottom right (dark, looking down) is found only
+    by a tile, never by the full-frame pass; the cheaper tile schedule must still scan her tile."""
+    image = cv2.resize(load("obama_and_biden.jpg"), (3840, 2160), interpolation=cv2.INTER_LINEAR)
+    faces = analyser.faces(image)
+    assert len(faces) == 3
+    girl = np.array([3096, 1601, 3349, 1854], np.float32)  # her box before the schedule changed
+    assert max(box_iou(girl, f.box[None])[0] for f in faces) > 0.8
+    full_pass = BlazeFaceDetector(settings=DetectorSettings(tiles=False)).detect(image)
+    assert all(box_iou(girl, f.box[None])[0] < 0.3 for f in full_pass)
+
+
+def test_big_face_blend_edge_has_no_stair_steps(big_face):
+    """The blend weight of a big face is made at working scale and brought to full size by
+    bilinear interpolation: written over a flat grey crop it must ramp smoothly at full
+    resolution (a nearest-pixel or blocky upscale leaves a step every ~3 px, which this
+    measure sees at once)."""
+    frame, face = big_face
+    points = face.landmarks[:, :2]
+    size = float(np.ptp(points, axis=0).max())
+    scale = MeshSwapSettings().work_face_px / size
+    x0, y0 = np.floor(points.min(axis=0) - 0.12 * size).astype(int)
+    h, w = (np.ceil(np.ptp(points, axis=0) + 0.24 * size).astype(int))[::-1]
+    work = (round(h * scale), round(w * scale))
+    on_work = (points - [x0, y0] + 0.5) * [work[1] / w, work[0] / h] - 0.5
+    mask = feathered_face_mask(on_work[face_mesh().face_oval], work, size * scale, MeshSwapSettings().feather)
+    region = np.full((h, w, 3), 100, np.uint8)
+    composed = np.repeat(100.0 + 100.0 * mask[..., None], 3, axis=2).astype(np.float32)  # 200 on the face
+    apply_at_full_size(region, composed, np.full((*work, 3), 100, np.float32), mask)
+    ramp = region[..., 1].astype(np.float32)
+    edge = (ramp > 105) & (ramp < 195)
+    assert edge.sum() > 20 * size  # a band several pixels wide all round the face
+    assert len(np.unique(ramp[edge])) > 80  # every level on the way: anti-aliased
+    steps = np.maximum(np.abs(np.diff(ramp, axis=0))[:, :-1], np.abs(np.diff(ramp, axis=1))[:-1])
+    assert np.percentile(steps[edge[:-1, :-1]], 99.9) <= 3  # neighbours: a level or two apart
+
+
+def test_the_job_bench_measures_the_job_and_its_floor_in_child_processes(tmp_path, photos):
+    """`bench scale` runs the video job and the decode+encode floor each in a fresh process:
+    every face swapped, and each run's own peak RSS (the job holds models, the floor does not)."""
+    from swapline.bench.clips import many_face_frames, write_clip
+    from swapline.bench.scale import measure_job
+
+    image, face = photos["biden.jpg"]
+    frames = many_face_frames(image, face.box, (640, 360), 10.0, 0.5, 2)
+    clip = write_clip(frames, tmp_path / "two.mp4", 10.0, (640, 360))
+    row = measure_job(DATA / "obama.jpg", clip)
+    assert row["frames"] == 5 and row["faces_swapped_per_frame"] == 2.0
+    assert row["peak_rss_mb"] > row["floor_peak_rss_mb"] > 50
+    assert row["swap_over_floor"] > 0 and row["fps"] > 0

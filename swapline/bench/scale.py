@@ -1,21 +1,31 @@
 """`swapline bench scale`: how cost grows with the work (face size, image size, faces per frame).
 
-Three measurements, each on real photos or clips made from them:
+Five measurements, each on real photos or clips made from them:
   swap + blend per face at several face widths (the working-scale compose keeps big faces cheap);
   still detection (full-frame pass plus the tiles worth scanning) on photos up to 4K;
-  tracking a 4K clip: frames in which one face was found twice (it would be swapped twice).
+  tracking a 4K clip: frames in which one face was found twice (it would be swapped twice);
+  faces per frame: the whole video job on 720p clips with 1/2/4/8 faces (fps, floor ratio, faces
+  swapped per frame);
+  frame size: the video job with one face at 720p/1080p/4K (floor ratio, peak RSS).
+
+Video jobs (and their decode+encode floors) run in a fresh child process each, so the peak RSS is
+the job's own and not the benchmark's.
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import resource
+import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from swapline.bench.clips import make_clip, many_face_frames  # noqa: F401 (re-exported)
+from swapline.bench.clips import make_clip, many_face_frames, write_clip
 from swapline.bench.report import ProgressCallback, make_table, no_progress
 from swapline.bench.speed import make_frame
 from swapline.errors import SwaplineError
@@ -23,6 +33,7 @@ from swapline.faces import BlazeFaceDetector, FaceAnalyser, FaceMeshLandmarker
 from swapline.faces.detector import DetectorSettings
 from swapline.faces.tracker import FaceTracker, TrackerSettings, overlap_of_smaller
 from swapline.io import read_image
+from swapline.settings import SwapSettings, VideoOptions
 from swapline.swap import MeshSwapper
 
 
@@ -73,6 +84,8 @@ def _detect_rows(photo: np.ndarray, repeats: int) -> list[dict]:
             {
                 "image": f"{width}x{height}",
                 "detect_ms": _median_ms(lambda image=image: detector.detect(image), repeats),
+                # the floor: the full-frame pass alone, what detect costs when no tile is worth a pass
+                "full_pass_ms": _median_ms(lambda image=image: detector._run_square(image), repeats),
                 "faces": len(analyser.faces(image)),
                 "tiles_scanned": len(detector._tiles_to_scan(image, boxes)),
                 "tiles_all": len(detector._tiles(height, width)),
@@ -103,6 +116,105 @@ def track_duplicates(clip: Path, max_faces: int = 4) -> dict:
     return {"frames": frames, "duplicate_frames": duplicates, "track_ids": len(ids), "most_faces": most}
 
 
+def _peak_rss_mb() -> float:
+    """This process's peak RSS since it started its program. Linux: VmHWM, which starts afresh at
+    exec (ru_maxrss does not: a spawned child inherits the parent's peak at fork)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0  # kB
+    except OSError:
+        pass
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # an upper bound: kB (bytes on macOS)
+    return peak / (1 << 20 if sys.platform == "darwin" else 1 << 10)
+
+
+def _job_in_child(
+    kind: str, source: str, video: str, workdir: str, settings: SwapSettings, options: VideoOptions
+) -> dict:
+    """Runs in a fresh process: the swap job ("swap") or the decode+encode floor ("floor")."""
+    from swapline.bench.video import floor_run
+    from swapline.pipeline.video_job import VideoSwapJob
+    from swapline.session import SwapSession
+
+    if kind == "floor":
+        seconds = floor_run(Path(video), options, Path(workdir))
+        return {"seconds": seconds, "peak_rss_mb": _peak_rss_mb()}
+    session = SwapSession(settings)
+    start = time.monotonic()
+    report = VideoSwapJob(session, source, video, Path(workdir) / "swapped.mp4", options).run()
+    seconds = time.monotonic() - start
+    return {
+        "seconds": seconds,
+        "frames": report.frames,
+        "faces_swapped_per_frame": report.faces_swapped_per_frame,
+        "stages_ms": report.stages_ms,
+        "peak_rss_mb": _peak_rss_mb(),
+    }
+
+
+def measure_job(
+    source: Path, video: Path, settings: SwapSettings | None = None, options: VideoOptions | None = None
+) -> dict:
+    """The swap job and its floor on one video, each in a spawned child: seconds, fps, ratio, peak RSS."""
+    settings, options = settings or SwapSettings(), options or VideoOptions()
+    runs = {}
+    with tempfile.TemporaryDirectory() as workdir:
+        for kind in ("floor", "swap"):
+            # one child per run: ru_maxrss is the peak of that run alone (spawn: nothing inherited)
+            context = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(max_workers=1, mp_context=context) as child:
+                args = (kind, str(source), str(video), workdir, settings, options)
+                runs[kind] = child.submit(_job_in_child, *args).result()
+    swap, floor = runs["swap"], runs["floor"]
+    return {
+        "frames": swap["frames"],
+        "fps": swap["frames"] / swap["seconds"],
+        "floor_fps": swap["frames"] / floor["seconds"],
+        "swap_over_floor": swap["seconds"] / floor["seconds"],
+        "faces_swapped_per_frame": swap["faces_swapped_per_frame"],
+        "stages_ms": swap["stages_ms"],
+        "peak_rss_mb": swap["peak_rss_mb"],
+        "floor_peak_rss_mb": floor["peak_rss_mb"],
+    }
+
+
+def _face_box(photo: np.ndarray) -> np.ndarray:
+    faces = FaceAnalyser().faces(photo)
+    if not faces:
+        raise SwaplineError("no face found in the target photo")
+    return faces[0].box
+
+
+def faces_per_frame_rows(
+    source: Path, target: Path, counts=(1, 2, 4, 8), size=(1280, 720), seconds: float = 2.0, fps: float = 30.0
+) -> list[dict]:
+    """The whole video job on clips with `count` faces in a grid: every face must be swapped."""
+    photo = read_image(target).pixels
+    box = _face_box(photo)
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        for count in counts:
+            clip = Path(folder) / f"faces{count}.mp4"
+            write_clip(many_face_frames(photo, box, size, fps, seconds, count), clip, fps, size)
+            rows.append({"faces": count, "size": f"{size[0]}x{size[1]}", **measure_job(source, clip)})
+            clip.unlink()
+    return rows
+
+
+def frame_size_rows(
+    source: Path, target: Path, sizes=((1280, 720), (1920, 1080), (3840, 2160)), seconds: float = 2.0
+) -> list[dict]:
+    """The video job with one face (a third of the frame's height) at each frame size."""
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        for width, height in sizes:
+            clip = make_clip(Path(target), Path(folder) / f"{height}p.mp4", (width, height), 30.0, seconds, height // 3)
+            rows.append({"size": f"{width}x{height}", **measure_job(source, clip)})
+            clip.unlink()
+    return rows
+
+
 def run_scale_bench(
     source: Path,
     target: Path,
@@ -110,37 +222,81 @@ def run_scale_bench(
     repeats: int = 15,
     clip_seconds: float = 2.0,
     on_progress: ProgressCallback = no_progress,
+    face_counts=(1, 2, 4, 8),
+    frame_sizes=((1280, 720), (1920, 1080), (3840, 2160)),
 ) -> dict:
-    """Per-face swap cost by face size, still detection by image size, 4K tracking duplicates."""
+    """Per-face swap cost by face size, still detection by image size, 4K tracking duplicates,
+    the video job by faces per frame and by frame size."""
     source_image, target_image = read_image(source).pixels, read_image(target).pixels
-    on_progress(0, 3)
+    on_progress(0, 5)
     swap = _swap_rows(source_image, target_image, sizes, repeats)
-    on_progress(1, 3)
+    on_progress(1, 5)
     detect = _detect_rows(target_image, max(3, repeats // 5))
-    on_progress(2, 3)
+    on_progress(2, 5)
     with tempfile.TemporaryDirectory() as folder:
         clip = make_clip(Path(target), Path(folder) / "4k.mp4", (3840, 2160), 30.0, clip_seconds, 900)
         tracking = track_duplicates(clip)
-    on_progress(3, 3)
+    on_progress(3, 5)
+    faces = faces_per_frame_rows(Path(source), Path(target), face_counts, seconds=clip_seconds)
+    on_progress(4, 5)
+    frames = frame_size_rows(Path(source), Path(target), frame_sizes, seconds=clip_seconds)
+    on_progress(5, 5)
     names = {"source": Path(source).name, "target": Path(target).name}
-    return {**names, "swap": swap, "detect": detect, "tracking_4k": tracking}
+    return {
+        **names,
+        "swap": swap,
+        "detect": detect,
+        "tracking_4k": tracking,
+        "faces_per_frame": faces,
+        "frame_size": frames,
+    }
 
 
 def scale_tables(result: dict) -> list:
     swap = [[r["face_px"], r["median_ms"], r["ms_per_100k_px"]] for r in result["swap"]]
     detect = [
-        [r["image"], r["detect_ms"], r["faces"], f"{r['tiles_scanned']}/{r['tiles_all']}"] for r in result["detect"]
+        [r["image"], r["detect_ms"], r.get("full_pass_ms", ""), r["faces"], f"{r['tiles_scanned']}/{r['tiles_all']}"]
+        for r in result["detect"]
     ]
     t = result["tracking_4k"]
+    detect_columns = ["image", "median ms", "full-frame pass ms"]
     return [
         make_table("swap + blend per face", ["face px", "median ms", "ms per 100k px"], swap),
-        make_table("still detection (tiles)", ["image", "median ms", "faces", "tiles scanned"], detect),
+        make_table("still detection (tiles)", [*detect_columns, "faces", "tiles scanned"], detect),
         make_table(
             "4K clip tracking",
             ["frames", "frames with a face found twice", "track ids", "most faces"],
             [[t["frames"], t["duplicate_frames"], t["track_ids"], t["most_faces"]]],
         ),
+        *_job_tables(result),
     ]
 
 
-__all__ = ["many_face_frames", "run_scale_bench", "scale_tables", "track_duplicates"]
+def _job_tables(result: dict) -> list:
+    tables = []
+    if result.get("faces_per_frame"):
+        rows = [
+            [r["faces"], r["faces_swapped_per_frame"], r["fps"], r["floor_fps"], r["swap_over_floor"], r["peak_rss_mb"]]
+            for r in result["faces_per_frame"]
+        ]
+        columns = ["faces", "swapped per frame", "fps", "floor fps", "swap / floor", "peak RSS MB"]
+        tables.append(make_table(f"faces per frame ({result['faces_per_frame'][0]['size']})", columns, rows))
+    if result.get("frame_size"):
+        rows = [
+            [r["size"], r["fps"], r["floor_fps"], r["swap_over_floor"], r["peak_rss_mb"], r["floor_peak_rss_mb"]]
+            for r in result["frame_size"]
+        ]
+        columns = ["frame", "fps", "floor fps", "swap / floor", "peak RSS MB", "floor peak RSS MB"]
+        tables.append(make_table("frame size (one face)", columns, rows))
+    return tables
+
+
+__all__ = [
+    "faces_per_frame_rows",
+    "frame_size_rows",
+    "many_face_frames",
+    "measure_job",
+    "run_scale_bench",
+    "scale_tables",
+    "track_duplicates",
+]

@@ -55,6 +55,7 @@ def _settings(args: argparse.Namespace):
         faces=faces,
         credentials=credentials,
         mark=WatermarkSettings(key=args.mark_key),
+        face_workers=args.face_workers,
     )
 
 

@@ -49,6 +49,9 @@ def _add_session_options(parser: argparse.ArgumentParser, detector: str, faces: 
     where.add_argument("--providers", default=None, help="ONNX Runtime providers in order, comma-separated")
     runtime.add_argument("--cudnn-search", choices=("EXHAUSTIVE", "HEURISTIC", "DEFAULT"), default="EXHAUSTIVE")
     runtime.add_argument("--no-fp16", action="store_true", help="on a GPU, keep fp32 models (default: fp16 twins)")
+    runtime.add_argument(
+        "--face-workers", type=int, default=None, help="threads for the faces of one frame (default: cores, at most 4)"
+    )
     if faces:
         chosen = parser.add_argument_group("which faces are swapped")
         chosen.add_argument(

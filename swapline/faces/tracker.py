@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import threading
 import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
@@ -43,6 +48,85 @@ def overlap_of_smaller(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     return inter_w * inter_h / np.maximum(np.minimum(area, areas), 1e-9)
 
 
+def footprint(face: Face, margin: float) -> np.ndarray:
+    """The box a swap of this face may read or write: its landmarks' (or box's) extent grown by
+    margin x its larger side, plus 2 px for rounding."""
+    if face.landmarks is not None:
+        xy = face.landmarks[:, :2]
+        lo, hi = xy.min(axis=0), xy.max(axis=0)
+    else:
+        lo, hi = face.box[:2], face.box[2:4]
+    pad = float((hi - lo).max()) * margin + 2.0
+    return np.array([lo[0] - pad, lo[1] - pad, hi[0] + pad, hi[1] + pad], np.float32)
+
+
+def independent_groups(boxes: Sequence[np.ndarray]) -> list[list[int]]:
+    """Indices grouped so that boxes of different groups never touch (connected components of
+    overlap), each group in the original order: groups can run side by side, each in order, and
+    the result is the serial one."""
+    parent = list(range(len(boxes)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i in range(len(boxes)):
+        for j in range(i + 1, len(boxes)):
+            a, b = boxes[i], boxes[j]
+            if a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]:
+                parent[root(j)] = root(i)
+    groups: dict[int, list[int]] = {}
+    for i in range(len(boxes)):
+        groups.setdefault(root(i), []).append(i)
+    return sorted(groups.values())
+
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def default_face_workers() -> int:
+    """The cores, at most 4: per-face work in one frame rarely has more faces worth splitting."""
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+class FaceWorkers:
+    """A small thread pool for the per-face work of one frame (landmarks, swaps).
+
+    ONNX Runtime and OpenCV release the GIL, so faces run side by side on the cores. The caller's
+    thread takes the first item itself; the pool's threads start on first use. Size 1: inline.
+    Safe to share between threads (the video job's track and compose threads share one).
+    """
+
+    def __init__(self, size: int | None = None):
+        self.size = max(1, size if size is not None else default_face_workers())
+        self._pool: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
+        """fn over items, results in order; exceptions propagate as from a loop."""
+        if self.size == 1 or len(items) < 2:
+            return [fn(item) for item in items]
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=self.size - 1, thread_name_prefix="face")
+            pool = self._pool
+        futures = [pool.submit(fn, item) for item in items[1:]]
+        try:
+            first = fn(items[0])
+        finally:
+            results = [f.result() for f in futures]  # wait for all, even when the first failed
+        return [first, *results]
+
+    def close(self) -> None:
+        with self._lock:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+                self._pool = None
+
+
 @dataclass(frozen=True)
 class TrackerSettings:
     max_faces: int = 1
@@ -69,10 +153,18 @@ class Track:
 class FaceTracker:
     """Keeps one track per face between frames; any Detector and Landmarker will do."""
 
-    def __init__(self, detector: Detector, landmarker: Landmarker, settings: TrackerSettings | None = None):
+    def __init__(
+        self,
+        detector: Detector,
+        landmarker: Landmarker,
+        settings: TrackerSettings | None = None,
+        workers: FaceWorkers | None = None,
+    ):
+        """workers: where the faces' landmark passes of one frame run (default: inline, one by one)."""
         self.detector = detector
         self.landmarker = landmarker
         self.settings = settings or TrackerSettings()
+        self.workers = workers or FaceWorkers(1)
         self.tracks: list[Track] = []
         self._next_id = 0
         self._since_detection = 0
@@ -90,6 +182,10 @@ class FaceTracker:
         if presence < self.settings.presence_threshold:
             return None
         return face_from_landmarks(landmarks, presence)
+
+    def _measure_all(self, frame: np.ndarray, rois: list[Roi]) -> list[Face | None]:
+        """Every ROI's landmark pass, side by side on the workers; in the order given."""
+        return self.workers.map(lambda roi: self._measure(frame, roi), rois)
 
     @staticmethod
     def _overlaps(face: Face, others: list[Face], threshold: float) -> bool:
@@ -109,8 +205,10 @@ class FaceTracker:
         start = time.perf_counter()
         found: list[Face] = []
         kept: list[Track] = []
-        for track in self.tracks:
-            face = self._measure(frame, track.roi)
+        # The landmark passes run side by side; what is kept is decided after, in track order,
+        # exactly as a one-by-one loop would.
+        measured = self._measure_all(frame, [track.roi for track in self.tracks])
+        for track, face in zip(self.tracks, measured, strict=True):
             if face is not None and self._overlaps(face, found, 0.5):
                 continue  # two tracks converged on one face: keep the older
             if face is None:
@@ -133,20 +231,27 @@ class FaceTracker:
             detected = self.detector.detect(frame)
             if timings is not None:
                 timings["detect"] = (time.perf_counter() - detect_start) * 1000.0
-            for candidate in detected:
-                if len(found) >= self.settings.max_faces:
-                    break
-                if self._overlaps(candidate, found, 0.5):
-                    continue
-                face = self._measure(frame, roi_from_detection(candidate))
-                if face is None or self._overlaps(face, found, 0.5):
-                    continue
-                track = self._revive(face)
-                found.append(track.face)
+            self._add_detected(frame, detected, found)
         self._fresh = False
         if timings is not None:
             timings["landmarks"] = (time.perf_counter() - start) * 1000.0 - timings.get("detect", 0.0)
         return found
+
+    def _add_detected(self, frame: np.ndarray, detected: list[Face], found: list[Face]) -> None:
+        """New tracks from detections, taken in the detector's order as a one-by-one loop would;
+        the landmark passes of as many candidates as faces are still wanted run side by side."""
+        pending = [c for c in detected if not self._overlaps(c, found, 0.5)]
+        while pending and len(found) < self.settings.max_faces:
+            wanted = self.settings.max_faces - len(found)
+            batch, pending = pending[:wanted], pending[wanted:]
+            batch = [c for c in batch if not self._overlaps(c, found, 0.5)]
+            measured = self._measure_all(frame, [roi_from_detection(c) for c in batch])
+            for candidate, face in zip(batch, measured, strict=True):
+                if len(found) >= self.settings.max_faces:
+                    return
+                if self._overlaps(candidate, found, 0.5) or face is None or self._overlaps(face, found, 0.5):
+                    continue
+                found.append(self._revive(face).face)
 
     def _revive(self, face: Face) -> Track:
         """The missed track this face belongs to (same place), or a new track."""

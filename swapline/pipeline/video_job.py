@@ -36,6 +36,7 @@ from swapline.settings import VideoOptions
 
 ProgressCallback = Callable[[int, int | None], None]  # (frames done, total frames or None)
 DECODE_BUFFER_BYTES = 64 << 20
+COMPOSE_BUFFER_BYTES = 64 << 20
 
 
 @dataclass
@@ -63,6 +64,13 @@ def check_video_output(output: Path, inputs: list[Path | None]) -> Path:
 def decode_hand_off(info: VideoInfo) -> StageQueue:
     """Decoded frames waiting for the face stream: up to 8, fewer for big frames (a 4K frame is 25 MB)."""
     return StageQueue(size=max(2, min(8, DECODE_BUFFER_BYTES // (info.width * info.height * 3))))
+
+
+def compose_backlog(info: VideoInfo, workers: int) -> int:
+    """Frames submitted to the compose pool and not yet written: two per worker keeps the pool
+    busy; big frames keep only COMPOSE_BUFFER_BYTES (never fewer than one per worker)."""
+    workers = max(1, workers)
+    return max(workers, min(2 * workers, COMPOSE_BUFFER_BYTES // (info.width * info.height * 3)))
 
 
 def feed(frames: Iterator, out: StageQueue, stop: threading.Event, errors: list[BaseException]) -> None:
@@ -181,6 +189,7 @@ class VideoSwapJob:
         count = {"frames": 0, "with_faces": 0, "swapped": 0, "processed": 0}
         resumed = len(store.finished())
         pending: deque[tuple[int, int, Future]] = deque()
+        backlog = compose_backlog(info, options.workers)
         started = time.monotonic()
 
         def drain(limit: int) -> None:
@@ -212,7 +221,7 @@ class VideoSwapJob:
                 count["processed"] += 1
                 count["with_faces"] += bool(faces)
                 pending.append((segment, item.pts, pool.submit(self._compose, item.image, faces)))
-                drain(limit=2 * max(1, options.workers))
+                drain(limit=backlog)
             if errors:
                 raise errors[0]
             drain(limit=0)

@@ -1,0 +1,139 @@
+"""Many faces per frame (issue 16): per-face work spread over threads gives the serial result.
+
+Frames come from real photos (a grid of copies of one face, as `bench scale` makes them) and go
+through the real models and the real encoder. No timing asserts.
+"""
+
+from dataclasses import replace
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from swapline.bench.clips import many_face_frames, write_clip
+from swapline.bench.scale import track_duplicates
+from swapline.faces import BlazeFaceDetector, FaceMeshLandmarker
+from swapline.faces.tracker import FaceTracker, FaceWorkers, TrackerSettings, footprint, independent_groups
+from swapline.io.video import SegmentWriter, decode_frames, decoder_threads, encoder_lookahead, probe
+from swapline.pipeline.video_job import VideoSwapJob, compose_backlog
+from swapline.session import SwapSession
+from swapline.settings import SwapSettings
+from tests.conftest import DATA
+
+SIZE, FPS = (1280, 720), 10.0
+
+
+@pytest.fixture(scope="module")
+def crowd(photos):
+    """Four frames of 8 faces (~145 px each) in a 4x2 grid."""
+    image, face = photos["biden.jpg"]
+    return list(many_face_frames(image, face.box, SIZE, FPS, 0.4, 8))
+
+
+@pytest.fixture(scope="module")
+def sessions():
+    serial = SwapSession(SwapSettings(face_workers=1))
+    parallel = SwapSession(SwapSettings(face_workers=4))
+    parallel.mark_payload = serial.mark_payload  # one job id: the same invisible mark in both
+    return serial, parallel
+
+
+def _track(frames, workers: FaceWorkers):
+    tracker = FaceTracker(BlazeFaceDetector("full"), FaceMeshLandmarker(), TrackerSettings(max_faces=16), workers)
+    return [tracker.update(frame) for frame in frames]
+
+
+def test_parallel_landmarks_equal_serial_landmarks(crowd):
+    serial, parallel = _track(crowd, FaceWorkers(1)), _track(crowd, FaceWorkers(4))
+    for a, b in zip(serial, parallel, strict=True):
+        assert len(a) == len(b) == 8
+        assert [f.track_id for f in a] == [f.track_id for f in b]
+        for x, y in zip(a, b, strict=True):
+            assert np.array_equal(x.landmarks, y.landmarks)
+
+
+def test_parallel_swaps_give_the_serial_frame_bit_for_bit(crowd, sessions):
+    serial, parallel = sessions
+    faces = serial.find_faces(crowd[0])
+    assert len(faces) == 8
+    margin = serial._swapper.settings.crop_margin
+    # the faces of the grid are apart: eight groups, really swapped side by side
+    assert len(independent_groups([footprint(f, margin) for f in faces])) == 8
+    source = serial.register_source(*_source())
+    out = []
+    for session in (serial, parallel):
+        frame = crowd[0].copy()
+        assert session.compose(frame, faces, source) == 8
+        out.append(frame)
+    assert np.array_equal(out[0], out[1])
+    assert not np.array_equal(out[0], crowd[0])
+
+
+def test_touching_faces_are_swapped_in_order_and_match_serial(photos, sessions):
+    """Two faces whose crops overlap land in one group (swapped one after the other), so the
+    frame is still the serial one."""
+    serial, parallel = sessions
+    image, face = photos["obama.jpg"]
+    shifted = face.replace(landmarks=face.landmarks + np.array([0.6 * face.width, 0.0, 0.0], np.float32))
+    faces = [face, shifted]
+    margin = serial._swapper.settings.crop_margin
+    assert independent_groups([footprint(f, margin) for f in faces]) == [[0, 1]]
+    source = serial.register_source(*_source("biden.jpg"))
+    out = []
+    for session in (serial, parallel):
+        frame = image.copy()
+        assert session.compose(frame, faces, source) == 2
+        out.append(frame)
+    assert np.array_equal(out[0], out[1])
+
+
+def test_groups_keep_order_and_split_only_what_does_not_touch():
+    a, b = np.array([0, 0, 10, 10.0]), np.array([9, 0, 20, 10.0])
+    c, d = np.array([30, 30, 40, 40.0]), np.array([19, 5, 25, 8.0])
+    assert independent_groups([a, c, b]) == [[0, 2], [1]]
+    assert independent_groups([a, c, d, b]) == [[0, 2, 3], [1]]  # a-b-d chained
+    assert independent_groups([]) == []
+
+
+def test_eight_faces_are_all_swapped_once_in_a_video_job(tmp_path, crowd, sessions):
+    clip = write_clip(crowd, tmp_path / "crowd.mp4", FPS, SIZE)
+    tracking = track_duplicates(clip, max_faces=16)
+    assert tracking["most_faces"] == 8 and tracking["duplicate_frames"] == 0 and tracking["track_ids"] == 8
+    _, parallel = sessions  # default max_faces: every face
+    report = VideoSwapJob(parallel, DATA / "obama.jpg", clip, tmp_path / "out.mp4").run()
+    assert report.frames == len(crowd)
+    assert report.faces_swapped_per_frame == 8.0  # all of them, none twice
+
+
+def test_big_frames_keep_fewer_frames_in_flight():
+    assert decoder_threads(1280, 720, cores=2) == 3  # FFmpeg's own choice (cores + 1)
+    assert decoder_threads(3840, 2160, cores=16) == 2
+    assert encoder_lookahead(1920, 1080, "veryfast") is None  # the preset's own 10
+    assert encoder_lookahead(3840, 2160, "veryfast") == 3
+    assert encoder_lookahead(3840, 2160, "ultrafast") is None  # never raised above the preset's
+    for width, height, expected in ((1280, 720, 4), (3840, 2160, 2)):
+        assert compose_backlog(SimpleNamespace(width=width, height=height), workers=2) == expected
+
+
+def test_the_encoder_reads_strided_frames_in_place_or_copies_them(tmp_path, crowd):
+    """Frames written from a view with padded rows (in place) and from a BGRA view (copied)
+    both decode to the picture given."""
+    info = probe(write_clip(crowd[:1], tmp_path / "in.mp4", FPS, SIZE))
+    wide = np.zeros((SIZE[1], SIZE[0] + 8, 3), np.uint8)
+    wide[:, : SIZE[0]] = crowd[1]
+    four = np.dstack([crowd[2], np.full(crowd[2].shape[:2], 255, np.uint8)])
+    writer = SegmentWriter(tmp_path / "seg.mp4", info, 12, "ultrafast")
+    views = [wide[:, : SIZE[0]], four[..., :3]]
+    for index, view in enumerate(views):
+        writer.write(view, index * round(1 / (FPS * info.time_base)))
+    writer.close()
+    decoded = [f.image for f in decode_frames(replace(info, path=tmp_path / "seg.mp4", duration_s=0.0, frames=2))]
+    assert len(decoded) == 2
+    for got, want in zip(decoded, (crowd[1], crowd[2]), strict=True):
+        assert np.abs(got.astype(int) - want).mean() < 3.0
+
+
+def _source(name: str = "obama.jpg"):
+    from swapline.io import read_image
+
+    return read_image(DATA / name).pixels, name

@@ -106,27 +106,34 @@ def quality_section(quality: dict) -> str:
             "distance to the source person's other photos",
             "mean_dist_to_source_person_other_photos",
             "{:.3f}",
-            "<= 0.50",
+            "<= 0.45",
         ),
         (
             "distance to the target person's other photos",
             "mean_dist_to_target_person_other_photos",
             "{:.3f}",
-            ">= 0.70",
+            "",
         ),
-        ("distance to the source photo", "mean_dist_to_source", "{:.3f}", ""),
+        ("distance to the source photo", "mean_dist_to_source", "{:.3f}", "<= 0.40"),
         ("distance to the target photo", "mean_dist_to_target", "{:.3f}", ""),
-        ("seam score", "mean_seam_score", "{:.2f}", "<= 1.2"),
+        ("seam score, mean", "mean_seam_score", "{:.2f}", "<= 1.1"),
+        ("seam score, max", "max_seam_score", "{:.2f}", ""),
         ("sharpness ratio", "mean_sharpness_ratio", "{:.2f}", "0.7-1.4"),
-        ("landmark error vs target (IOD), mean", "mean_landmark_error_iod", "{:.3f}", "no worse"),
+        ("landmark error vs target (IOD), mean", "mean_landmark_error_iod", "{:.3f}", ""),
         ("landmark error vs target (IOD), max", "max_landmark_error_iod", "{:.3f}", ""),
-        ("tone seam, median CIEDE2000", "median_tone_de2000", "{:.2f}", "<= 3"),
-        ("tone seam of the untouched target itself", "median_tone_de2000_target_itself", "{:.2f}", ""),
+        ("tone seam, median CIEDE2000", "median_tone_de2000", "{:.2f}", "(<= 3)"),
+        ("tone seam, max", "max_tone_de2000", "{:.2f}", "(<= 6)"),
+        ("tone seam of the untouched target itself, median", "median_tone_de2000_target_itself", "{:.2f}", ""),
+        ("tone seam added by the swap, median", "median_tone_added_de2000", "{:.2f}", "<= 3"),
+        ("tone seam added by the swap, max", "max_tone_added_de2000", "{:.2f}", "<= 6"),
+        ("tone change at the seam (out vs target inside), median", "median_tone_change_de2000", "{:.2f}", ""),
+        ("tone change at the seam, max", "max_tone_change_de2000", "{:.2f}", ""),
         ("mouth opening vs target, max diff", "max_mouth_opening_diff", "{:.3f}", "<= 0.03"),
         ("eye opening vs target, max diff", "max_eye_opening_diff", "{:.3f}", "<= 0.03"),
+        ("eye opening vs target, mean diff", "mean_eye_opening_diff", "{:.3f}", ""),
         ("head pose vs target, max degrees", "max_pose_diff_deg", "{:.1f}", "<= 3"),
         ("identity-shape points moved, mean IOD", "mean_shape_move_iod", "{:.3f}", ""),
-        ("swap + blend, median ms", "median_swap_ms", "{:.1f}", ""),
+        ("swap + blend, median ms (native photo sizes)", "median_swap_ms", "{:.1f}", ""),
     ]
     variants = {"all steps": sm, **quality.get("ablation", {})}
     head = "| metric | target | " + " | ".join(variants) + " |"
@@ -143,14 +150,20 @@ swapline bench quality --faces tests/data{" --ablation" if quality.get("ablation
 
 {sm["pairs"]} ordered pairs of photos of different people in `tests/data` and `tests/data/dev`
 ({quality.get("pair_selection", "all pairs")}; identity = file name without `_<n>`; photos with
-several faces are skipped). The swap times in this run were taken while the machine ran the test
-suite beside it. Distances are dlib ResNet descriptor distances
+several faces are skipped). Distances are dlib ResNet descriptor distances
 (same person < 0.6; two real photos of one person here: 0.27-0.45); "other photos" leaves out
 the very photo that was copied from (or into). "Nearest identity" is the person whose photos
 are nearest on average to the output. Landmark error: mean distance between the output's and
 the target's FaceMesh points, in inter-ocular distances (IOD). Seam score: gradient energy in a
 band along the face oval in the output over the same band in the target. Sharpness ratio: mean
-|Laplacian| inside the face, output over target. Machine: {machine_line(quality)}.
+|Laplacian| inside the face, output over target. Tone seam: CIEDE2000 between the output's skin
+just inside the face oval and the target's skin just outside it, per sector, median over the
+sectors. The untouched targets themselves score a median of about 5.5 on it (a face is not the
+colour of its neck and hairline), so the issue's limits are read on the seam the swap *adds*:
+the output's tone seam minus the target's own, at 0 when the output's is smaller (limits in
+brackets: the raw measure). Expression and pose are measured on FaceMesh run again on the
+output; FaceMesh reads part of the eye and mouth shape from the face's identity, so some of
+these differences are the measuring model's, not the pixels'. Machine: {machine_line(quality)}.
 
 Each "without" column (with --ablation) runs pairs with one step of the built-in swapper switched
 off (`MeshSwapSettings`), so the column shows what that step buys.

@@ -16,6 +16,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from swapline.swap.skin import colour_distance, colour_model
+
 _CHEEKS_AND_NOSE = [50, 280, 4, 168]  # FaceMesh points rarely covered by anything
 
 
@@ -50,9 +52,7 @@ def skin_likeness(lab: np.ndarray, points: np.ndarray, threshold: float = 3.0) -
     sample = lab[core > 0]
     if len(sample) < 12:
         return np.ones(lab.shape[:2], np.float32)
-    diff = lab - sample.mean(axis=0)
-    inverse = np.linalg.inv(np.cov(sample.T) + np.eye(3) * 9.0)  # floor: even skin keeps its shading
-    distance = np.sqrt(np.einsum("...i,ij,...j->...", diff, inverse, diff))
+    distance = colour_distance(lab, colour_model(sample, 9.0))  # floor: even skin keeps its shading
     return np.clip((threshold + 2.0 - distance) * 0.5, 0.0, 1.0).astype(np.float32)
 
 
@@ -74,9 +74,9 @@ def match_tone(
     likeness (Lab, from its cheeks) is folded in. points: the target's landmarks in crop
     pixels. contrast = sqrt of the local light ratio, limited. On skin, lightness more than
     highlight_knee levels above the source's local level keeps highlight_keep of its excess.
-    The low-pass images are made on a grid of blocks of 1 / work_scale pixels (sigma is several
-    blocks wide at any face size; they are smooth by construction), both images and the weight
-    in one 7-channel blur. The result goes to out when given (a reused buffer).
+    The low-pass images are made on a grid of blocks of 1 / work_scale pixels, blurred on a
+    coarser one where sigma is about 2.5 blocks (they are smooth by construction), both images
+    and the weight in one 7-channel blur. The result goes to out when given (a reused buffer).
     """
     h, w = source.shape[:2]
     factor = max(1, round(1.0 / work_scale))
@@ -86,9 +86,14 @@ def match_tone(
     small_w = small_w * skin_likeness(lab_t, (points + 0.5) / factor - 0.5)
     w3 = cv2.merge([small_w, small_w, small_w])
     stack = cv2.merge([cv2.multiply(_shrink(source, factor), w3), cv2.multiply(small_t, w3), small_w])
+    # the blur itself on a grid where sigma is ~2.5 blocks: a wide kernel costs more than the rest
+    coarse = max(1, min(int(sigma / (2.5 * factor)), min(stack.shape[:2]) // 4))
+    if coarse > 1:
+        stack = _shrink(stack, coarse)
+        factor *= coarse
     small_sigma = max(0.8, sigma / factor)
     size = int(small_sigma * 3) * 2 + 1  # +-3 sigma
-    low = cv2.split(cv2.GaussianBlur(stack, (size, size), small_sigma))
+    low = cv2.split(cv2.GaussianBlur(stack, (size, size), small_sigma, borderType=cv2.BORDER_REPLICATE))
     # per channel plane from here: numpy broadcasts over a 3-long channel axis are slow
     norm = 1.0 / np.maximum(low[6], 1e-4)
     low_s, low_t = [low[c] * norm for c in range(3)], [low[c + 3] * norm for c in range(3)]

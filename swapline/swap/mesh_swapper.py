@@ -351,7 +351,11 @@ class MeshSwapper:
         # outward gave the mesh border's unusable samples (black padding) weight: a dark seam
         valid = np.minimum(valid, cv2.blur(valid, (soften, soften)))
 
-        skin = expected_skin(local, mesh, shape, iod) & (valid > 0.5)
+        # where skin is expected: a region, drawn on the half-size id grid (its dilation is costly)
+        expected = expected_skin(on_grid, mesh, grid, iod * float(grid_scale.mean())).astype(np.uint8)
+        if grid != shape:
+            expected = cv2.resize(expected, (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST)
+        skin = (expected > 0) & (valid > 0.5)
         if s.match_sharpness:
             swapped = match_sharpness(swapped, reference, skin, out=scratch("sharpened", (*shape, 3)))
         if s.match_lighting:

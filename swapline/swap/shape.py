@@ -116,7 +116,9 @@ class IdentityShape:
         moved[g.lips] = _similarity_2d(t[i, :2], t[j, :2], fitted[i], fitted[j], t[g.lips, :2], along_only=True)
         offset = moved - t[:, :2]
         iod = max(float(np.linalg.norm(t[LEFT_EYE_OUTER, :2] - t[RIGHT_EYE_OUTER, :2])), 1e-6)
-        to_oval = np.linalg.norm(t[:, None, :2] - t[None, g.oval, :2], axis=2).min(axis=1)
+        flat = t[:, :2].astype(np.float32)
+        gaps = flat[:, None, :] - flat[None, g.oval, :]
+        to_oval = np.sqrt(np.einsum("ijk,ijk->ij", gaps, gaps).min(axis=1))
         fade = np.clip(to_oval / (settings.fade_iod * iod), 0.0, 1.0)
         weight = settings.strength * (settings.outline + (1.0 - settings.outline) * fade)
         offset *= weight[:, None]
@@ -133,8 +135,14 @@ def _unfold(points: np.ndarray, offset: np.ndarray, triangles: np.ndarray) -> np
     before = areas(points)
     front = np.sign(before.sum()) or 1.0
     facing = before * front > 1e-3 * np.abs(before).max()
+    tried = triangles[facing]
+    a, b, c = (points[tried[:, i]] for i in range(3))
+    da, db, dc = (offset[tried[:, i]] for i in range(3))
     for k in (1.0, 0.75, 0.5, 0.25):
-        if not np.any(areas(points + k * offset)[facing] * front <= 0):
+        # the signed area of each facing triangle with the offsets scaled by k (no flips allowed)
+        pa, pb, pc = a + k * da, b + k * db, c + k * dc
+        moved = (pb[:, 0] - pa[:, 0]) * (pc[:, 1] - pa[:, 1]) - (pb[:, 1] - pa[:, 1]) * (pc[:, 0] - pa[:, 0])
+        if not np.any(moved * front <= 0):
             return k * offset
     return np.zeros_like(offset)
 

@@ -99,7 +99,7 @@ def _from_the_sides(
     pixels = image.astype(np.float32)
     chroma = cv2.transform(pixels, np.array([[0, 0, 1, 1], [0, 1, 0, 1]], np.float32))
     chroma /= cv2.transform(pixels, np.array([[1, 1, 1, 3]], np.float32))[..., None]
-    other = _distance(chroma, _colour_model(chroma[core], 2e-5)) > chroma_limit
+    other = colour_distance(chroma, colour_model(chroma[core], 2e-5)) > chroma_limit
     candidate = (far & other & skin_area).astype(np.uint8)
     candidate = cv2.morphologyEx(candidate, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
     eyes = points[263] - points[33]
@@ -129,7 +129,7 @@ class OccluderSettings:
     hair: float = 3.0  # Mahalanobis distance (Lab) from the hair sampled above the brows
 
 
-def _colour_model(samples: np.ndarray, floor: float) -> np.ndarray:
+def colour_model(samples: np.ndarray, floor: float) -> np.ndarray:
     """Whitening transform (d x d+1, for cv2.transform) of samples (n x d), with a floor on the
     covariance so that very even skin does not flag its own shading."""
     covariance, mean = cv2.calcCovarMatrix(samples, None, cv2.COVAR_NORMAL | cv2.COVAR_ROWS | cv2.COVAR_SCALE)
@@ -142,7 +142,7 @@ def _recentred(model: np.ndarray, mean: np.ndarray) -> np.ndarray:
     return np.hstack([model[:, :-1], -(model[:, :-1] @ mean)[:, None]]).astype(np.float32)
 
 
-def _distance(values: np.ndarray, model: np.ndarray) -> np.ndarray:
+def colour_distance(values: np.ndarray, model: np.ndarray) -> np.ndarray:
     """Mahalanobis distance of every value (..., d) under model."""
     flat = values.reshape(-1, 1, values.shape[-1]).astype(np.float32, copy=False)
     white = cv2.transform(flat, model)
@@ -179,12 +179,8 @@ def target_occluders(
     scale = min(1.0, s.grid_iod / max(iod, 1e-6))
     small = (max(8, round(shape[1] * scale)), max(8, round(shape[0] * scale)))
     image, gray, texture = _work_grid(target_bgr, small)
-    texture = texture / (gray + 20.0)
     lab = cv2.cvtColor(cv2.convertScaleAbs(image), cv2.COLOR_BGR2LAB).astype(np.float32)
     lab = cv2.transform(lab, np.array([[100 / 255, 0, 0, 0], [0, 1, 0, -128], [0, 0, 1, -128]], np.float32))
-    # (r, g) chromaticity: what a shadow does not change
-    chroma = cv2.transform(image, np.array([[0, 0, 1, 1], [0, 1, 0, 1]], np.float32))
-    chroma /= cv2.transform(image, np.array([[1, 1, 1, 3]], np.float32))[..., None]
     local = ((points + 0.5) * [small[0] / shape[1], small[1] / shape[0]] - 0.5).astype(np.float32)
     grid = (small[1], small[0])
     iod_g = iod * scale
@@ -197,15 +193,10 @@ def target_occluders(
     where = (core > 0) & area
     if where.sum() < 20:
         return np.zeros(shape, np.float32)
-    skin = _colour_model(lab[where], 9.0)
-    far = _distance(lab, skin) > s.colour
-    candidate = far & (_distance(chroma, _colour_model(chroma[where], 2e-5)) > s.chroma)
-    candidate = (candidate & (texture < s.texture) & area).astype(np.uint8)
+    skin = colour_model(lab[where], 9.0)
+    far = colour_distance(lab, skin) > s.colour
     k = max(3, int(0.1 * iod_g) | 1)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
-    candidate = cv2.morphologyEx(candidate, cv2.MORPH_OPEN, kernel)
-    if not candidate.any():
-        return np.zeros(shape, np.float32)
     # position along the face: 0 on the eye line, 1 at the chin
     eyes = local[263] - local[33]
     down = np.array([-eyes[1], eyes[0]]) / max(float(np.linalg.norm(eyes)), 1e-6)
@@ -215,9 +206,24 @@ def target_occluders(
     height = (xs * down[0] + ys * down[1] - top) / span
     border = np.zeros(grid, np.uint8)
     cv2.polylines(border, [ring], True, 1, thickness=k)
+    min_px = s.min_area * float(oval.sum())
+    # Every blob kept below lies inside a blob of the opened far-from-skin area that enters below
+    # the eyes and is as large (opening is monotone): when there is none, nothing is in front.
+    entering = (border > 0) & (height > s.entry)
+    opened = cv2.morphologyEx((far & area).astype(np.uint8), cv2.MORPH_OPEN, kernel)
+    if not _large_blob_touching(opened, entering, min_px):
+        return np.zeros(shape, np.float32)
+    texture = texture / (gray + 20.0)
+    # (r, g) chromaticity: what a shadow does not change
+    chroma = cv2.transform(image, np.array([[0, 0, 1, 1], [0, 1, 0, 1]], np.float32))
+    chroma /= cv2.transform(image, np.array([[1, 1, 1, 3]], np.float32))[..., None]
+    candidate = far & (colour_distance(chroma, colour_model(chroma[where], 2e-5)) > s.chroma)
+    candidate = (candidate & (texture < s.texture) & area).astype(np.uint8)
+    candidate = cv2.morphologyEx(candidate, cv2.MORPH_OPEN, kernel)
+    if not candidate.any():
+        return np.zeros(shape, np.float32)
     contact = (border > 0) & (candidate > 0)
     count, labels, stats, _ = cv2.connectedComponentsWithStats(candidate)
-    min_px = s.min_area * float(oval.sum())
     hair: tuple[np.ndarray | None, float] | None = None
     occluder = np.zeros(grid, np.uint8)
     for i in np.unique(labels[contact & (height > s.entry)]):
@@ -227,8 +233,8 @@ def target_occluders(
         grown = cv2.dilate(blob.astype(np.uint8), kernel)
         near = cv2.dilate(blob.astype(np.uint8), np.ones((3, 3), np.uint8))
         around = (cv2.dilate(blob.astype(np.uint8), np.ones((9, 9), np.uint8)) > near) & area
-        inside = _distance(lab[blob], skin)
-        if around.sum() > 5 and np.median(_distance(lab[around], skin)) > s.edge * np.median(inside):
+        inside = colour_distance(lab[blob], skin)
+        if around.sum() > 5 and np.median(colour_distance(lab[around], skin)) > s.edge * np.median(inside):
             continue  # fades into the skin: a shadow, stubble
         mean = lab[blob].mean(axis=0)
         if float(np.median(height[contact & blob])) < 0.7:
@@ -236,10 +242,10 @@ def target_occluders(
                 hair = _hair_model(lab, texture, oval, height, far, k)
             model, hair_texture = hair
             textured = float(np.median(texture[blob])) > 0.5 * hair_texture
-            if model is not None and textured and _distance(mean[None], model)[0] < s.hair:
+            if model is not None and textured and colour_distance(mean[None], model)[0] < s.hair:
                 continue  # the hair, hanging over the side of the face
         # the object also covers the eyes, lips or edge pixels next to it: grow into its colour
-        same = (_distance(lab, _recentred(skin, mean)) < 3.0) & far & (oval > 0) & (grown > 0)
+        same = (colour_distance(lab, _recentred(skin, mean)) < 3.0) & far & (oval > 0) & (grown > 0)
         _, joined = cv2.connectedComponents((same | blob).astype(np.uint8))
         ids = np.unique(joined[blob])
         occluder |= np.isin(joined, ids[ids > 0]).astype(np.uint8)
@@ -248,6 +254,13 @@ def target_occluders(
     occluder = cv2.dilate(occluder, np.ones((5, 5), np.uint8)).astype(np.float32)
     occluder = cv2.resize(occluder, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
     return np.clip(occluder * 2.0, 0.0, 1.0)
+
+
+def _large_blob_touching(mask: np.ndarray, touching: np.ndarray, min_px: float) -> bool:
+    """Whether a connected blob of mask with at least min_px pixels has a pixel in touching."""
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(mask)
+    ids = np.unique(labels[touching & (mask > 0)])
+    return bool(np.any(stats[ids[ids > 0], cv2.CC_STAT_AREA] >= min_px))
 
 
 def _work_grid(target_bgr: np.ndarray, small: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -274,4 +287,4 @@ def _hair_model(lab, texture, oval, height, far, k):
     hair = band & (height < -0.4) & far
     if hair.sum() <= 20:
         return None, 0.0
-    return _colour_model(lab[hair], 16.0), float(np.median(texture[hair]))
+    return colour_model(lab[hair], 16.0), float(np.median(texture[hair]))

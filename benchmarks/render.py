@@ -391,11 +391,46 @@ Every figure here was printed by a committed command on the project's reference 
     if ab := engine_ab_section():
         sections.append(ab)
     extra = [
-        ("scale", "Cost by face size and image size", "swapline bench scale --source tests/data/obama.jpg --target tests/data/biden2.jpg --json benchmarks/results/scale.json", "swapline.bench.scale", "scale_tables", SCALE_TEXT),
-        ("watermark", "Invisible mark", "swapline bench watermark --photos tests/data/obama.jpg tests/data/biden2.jpg tests/data/astronaut.png --clip-photo tests/data/obama.jpg --json benchmarks/results/watermark.json", "swapline.bench.watermark", "watermark_tables", WATERMARK_TEXT),
-        ("liveness", "Liveness", "swapline bench liveness --faces tests/data --json benchmarks/results/liveness.json", "swapline.bench.liveness", "liveness_tables", LIVENESS_TEXT),
-        ("web", "Browser app (WebRTC, headless chromium)", "swapline bench web --source tests/data/obama.jpg --input clip5.mp4 --peers 1 --seconds 20 --floor --json benchmarks/results/web.json", "swapline.bench.web", "web_tables", WEB_TEXT),
-        ("batch", "Batch jobs (Ray local vs one process)", "swapline bench batch --source tests/data/obama.jpg --photo tests/data/biden2.jpg --photo tests/data/obama2.jpg --clips 6 --seconds 10 --runs single,ray,pool --repeats 2 --json benchmarks/results/batch.json", "swapline.bench.batch", "batch_tables", BATCH_TEXT),
+        (
+            "scale",
+            "Cost by face size and image size",
+            "swapline bench scale --source tests/data/obama.jpg --target tests/data/biden2.jpg --json benchmarks/results/scale.json",
+            "swapline.bench.scale",
+            "scale_tables",
+            SCALE_TEXT,
+        ),
+        (
+            "watermark",
+            "Invisible mark",
+            "swapline bench watermark --photos tests/data/obama.jpg tests/data/biden2.jpg tests/data/astronaut.png --clip-photo tests/data/obama.jpg --json benchmarks/results/watermark.json",
+            "swapline.bench.watermark",
+            "watermark_tables",
+            WATERMARK_TEXT,
+        ),
+        (
+            "liveness",
+            "Liveness",
+            "swapline bench liveness --faces tests/data --json benchmarks/results/liveness.json",
+            "swapline.bench.liveness",
+            "liveness_tables",
+            LIVENESS_TEXT,
+        ),
+        (
+            "web",
+            "Browser app (WebRTC, headless chromium)",
+            "swapline bench web --source tests/data/obama.jpg --input clip5.mp4 --peers 1 --seconds 20 --floor --json benchmarks/results/web.json",
+            "swapline.bench.web",
+            "web_tables",
+            WEB_TEXT,
+        ),
+        (
+            "batch",
+            "Batch jobs (Ray local vs one process)",
+            "swapline bench batch --source tests/data/obama.jpg --photo tests/data/biden2.jpg --photo tests/data/obama2.jpg --clips 6 --seconds 10 --runs single,ray,pool --repeats 2 --json benchmarks/results/batch.json",
+            "swapline.bench.batch",
+            "batch_tables",
+            BATCH_TEXT,
+        ),
     ]
     for name, title, command, module, function, text in extra:
         if result := load(name):

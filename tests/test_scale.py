@@ -112,7 +112,6 @@ def test_a_4k_clip_has_one_track_per_face_and_no_face_twice(tmp_path):
     assert result["track_ids"] == 1 and result["most_faces"] == 1
 
 
-
 def test_the_small_face_of_the_group_photo_is_found_at_4k(analyser):
     """obama_and_biden.jpg at 4K: the girl at the bottom right (dark, looking down) is found only
     by a tile, never by the full-frame pass; the cheaper tile schedule must still scan her tile."""

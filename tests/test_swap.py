@@ -111,13 +111,16 @@ def _ratios(points):
     """Identity proportions over the inter-ocular distance: inner eye-corner gap, nose length
     (between the eyes to the tip), mouth width."""
     iod = np.linalg.norm(points[263, :2] - points[33, :2])
-    return np.array(
-        [
-            np.linalg.norm(points[362, :2] - points[133, :2]),
-            np.linalg.norm(points[168, :2] - points[4, :2]),
-            np.linalg.norm(points[291, :2] - points[61, :2]),
-        ]
-    ) / iod
+    return (
+        np.array(
+            [
+                np.linalg.norm(points[362, :2] - points[133, :2]),
+                np.linalg.norm(points[168, :2] - points[4, :2]),
+                np.linalg.norm(points[291, :2] - points[61, :2]),
+            ]
+        )
+        / iod
+    )
 
 
 @pytest.mark.parametrize(("source", "target"), [("astronaut.png", "obama.jpg")])

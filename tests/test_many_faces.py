@@ -137,3 +137,19 @@ def _source(name: str = "obama.jpg"):
     from swapline.io import read_image
 
     return read_image(DATA / name).pixels, name
+
+
+def test_the_thread_count_does_not_change_the_work_folder_key():
+    # a job resumed with another --face-workers finds its segments; another crf does not
+    from swapline.pipeline.segments import fingerprint
+    from swapline.pipeline.video_job import output_shaping
+    from swapline.settings import SwapSettings
+    from tests.conftest import DATA
+
+    inputs = [DATA / "obama.jpg", DATA / "biden2.jpg"]
+
+    def key(workers, crf=20):
+        return fingerprint(inputs, output_shaping(SwapSettings(face_workers=workers), crf, "veryfast", 300))
+
+    assert key(1) == key(4) == key(None)
+    assert key(1, crf=28) != key(1)

@@ -26,7 +26,7 @@ from swapline.io import check_output_path, read_image
 from swapline.io.atomic import atomic_output
 from swapline.io.video import join_segments
 from swapline.pipeline.segments import SegmentStore, fingerprint
-from swapline.pipeline.video_job import check_video_output
+from swapline.pipeline.video_job import check_video_output, output_shaping
 from swapline.session import SwapSession
 from swapline.trust.watermark import Payload
 
@@ -121,7 +121,7 @@ class BatchJob:
             check_video_output(video.output, [video.input, *shared])
         self.registered = session.register_source(read_image(self.source).pixels, str(self.source))
         video = self.options.video
-        shaping = (session.settings, video.crf, video.preset, video.segment_frames)  # as VideoSwapJob's
+        shaping = output_shaping(session.settings, video.crf, video.preset, video.segment_frames)
         self.stores: dict[Path, SegmentStore] = {}
         self.marks: dict[Path, Payload] = {}
         try:

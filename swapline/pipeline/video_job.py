@@ -19,7 +19,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +32,7 @@ from swapline.io.video import OUTPUT_FORMATS, SegmentWriter, VideoInfo, decode_f
 from swapline.pipeline.handoff import StageQueue, Stopped
 from swapline.pipeline.segments import SegmentStore, fingerprint
 from swapline.session import SwapSession
-from swapline.settings import VideoOptions
+from swapline.settings import SwapSettings, VideoOptions
 
 ProgressCallback = Callable[[int, int | None], None]  # (frames done, total frames or None)
 DECODE_BUFFER_BYTES = 64 << 20
@@ -59,6 +59,12 @@ class VideoReport:
 
 def check_video_output(output: Path, inputs: list[Path | None]) -> Path:
     return check_output_path(output, inputs, OUTPUT_FORMATS)
+
+
+def output_shaping(settings: SwapSettings, crf: int, preset: str, segment_frames: int) -> tuple:
+    """What decides a video job's pixels, for its work-folder fingerprint: the settings (less the
+    per-face thread count, which changes only speed), the encoder's quality and segment size."""
+    return (replace(settings, face_workers=None), crf, preset, segment_frames)
 
 
 def decode_hand_off(info: VideoInfo) -> StageQueue:
@@ -146,7 +152,7 @@ class VideoSwapJob:
         self.info = probe(self.target)
         self.registered = session.register_source(read_image(self.source).pixels, str(self.source))
         inputs = [self.target, self.source] + ([Path(reference)] if reference else [])
-        shaping = (session.settings, self.options.crf, self.options.preset, self.options.segment_frames)
+        shaping = output_shaping(session.settings, self.options.crf, self.options.preset, self.options.segment_frames)
         try:
             self.store = SegmentStore(self.output, fingerprint(inputs, shaping))
         except OSError as exc:

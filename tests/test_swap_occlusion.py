@@ -124,3 +124,40 @@ def test_a_pale_source_on_dark_skin_in_dim_cool_light_keeps_the_targets_skin_col
     difference = float(deltaE_ciede2000(cheek_colour(out, face), cheek_colour(dark, face)))
     assert difference < 6.0, difference  # the issue's limit; measured 0.96 and 1.51
     assert np.abs(out.astype(int) - dark.astype(int)).max(axis=2).mean() > 0.5  # it did swap
+
+
+def _chin(face, shape):
+    """The lower face between the mouth corners, from under the lower lip to the chin."""
+    lm = face.landmarks[:, :2]
+    mask = np.zeros(shape[:2], bool)
+    x0, x1 = int(lm[61, 0]), int(lm[291, 0])
+    y0, y1 = int(lm[17, 1] + 0.2 * (lm[152, 1] - lm[17, 1])), int(lm[152, 1] - 0.1 * (lm[152, 1] - lm[17, 1]))
+    mask[y0:y1, x0:x1] = True
+    return mask
+
+
+def test_the_targets_beard_stays_when_the_settings_keep_it(analyser):
+    source = (load("astronaut.png"), analyser.faces(load("astronaut.png"))[0])
+    bearded = load("dev/greg_casar_1.jpg")
+    face = analyser.faces(bearded)[0]
+    chin = _chin(face, bearded.shape)
+
+    def chin_change(**settings):
+        out = swapped(source, bearded, face, **settings)
+        return float(np.abs(out.astype(int) - bearded.astype(int)).max(axis=2)[chin].mean())
+
+    kept, replaced = chin_change(keep_target_beard=True), chin_change()
+    assert replaced > 20  # by default the clean-shaven source's chin shows
+    assert kept < replaced / 2, (kept, replaced)  # measured 17 against 49
+
+
+def test_a_clean_shaven_target_has_no_beard_to_keep(analyser):
+    source = (load("astronaut.png"), analyser.faces(load("astronaut.png"))[0])
+    image = load("obama.jpg")
+    face = analyser.faces(image)[0]
+    a = swapped(source, image, face, keep_target_beard=True)
+    b = swapped(source, image, face)
+    oval = np.zeros(image.shape[:2], np.uint8)
+    cv2.fillPoly(oval, [np.round(face.landmarks[face_mesh().face_oval, :2]).astype(np.int32)], 1)
+    changed = np.abs(a.astype(int) - b.astype(int)).max(axis=2) > 2
+    assert changed[oval > 0].mean() < 0.005  # a few stray stubble-like pixels at most

@@ -33,7 +33,7 @@ from swapline.swap.color import match_tone
 from swapline.swap.masks import feathered_face_mask, mouth_mask
 from swapline.swap.mesh_warp import affines_from_frames, maps_from_ids, rasterize_triangles, triangle_frames
 from swapline.swap.shape import IdentityShape, ShapeSettings
-from swapline.swap.skin import expected_skin, skin_validity, target_occluders
+from swapline.swap.skin import expected_skin, skin_validity, target_beard, target_occluders
 
 # Steps of the swapper that can be switched off one at a time (bench quality --ablation).
 ABLATION_STEPS = (
@@ -58,6 +58,7 @@ class MeshSwapSettings:
     multiband: bool = True
     keep_target_mouth: bool = True
     target_occluders: bool = True  # what stands in front of the target's face (a microphone, a card) stays in front
+    keep_target_beard: bool = False  # the target's beard or stubble stays (identity: off, the source's chin shows)
     shape_strength: float = 1.0  # how far the inner face moves toward the source's proportions
     shape_outline: float = 0.0  # how far the face outline follows them
     feather: float = 0.08  # blend edge width, as a fraction of the face size
@@ -376,6 +377,10 @@ class MeshSwapper:
                 target_f += occluders[..., None] * (reference.astype(np.float32) - target_f)
             mask *= 1.0 - occluders
             keep = 1.0 - occluders if keep is None else keep * (1.0 - occluders)
+        if s.keep_target_beard:
+            beard = target_beard(target, local, mesh, iod)  # on the target as shaped: it moves with the face
+            mask *= 1.0 - beard
+            keep = 1.0 - beard if keep is None else keep * (1.0 - beard)
         # the result is target + change; the change becomes swapped - target, blended
         change = scratch("change", (*shape, 3))
         np.subtract(swapped, target_f, out=change)

@@ -256,6 +256,42 @@ def target_occluders(
     return np.clip(occluder * 2.0, 0.0, 1.0)
 
 
+def target_beard(
+    target_bgr: np.ndarray, points: np.ndarray, mesh: MeshTopology, iod: float, grid_iod: float = 40.0
+) -> np.ndarray:
+    """float32 [0, 1]: the target's beard or stubble (kept when the settings keep it): textured
+    pixels of the lower face, below the nose and outside the lips, far from the colour of the
+    skin of the nose and upper cheeks (where a beard does not grow). Made on a grid with about
+    grid_iod px between the eyes, brought back up with a soft edge."""
+    shape = target_bgr.shape[:2]
+    scale = min(1.0, grid_iod / max(iod, 1e-6))
+    small = (max(8, round(shape[1] * scale)), max(8, round(shape[0] * scale)))
+    image, gray, texture = _work_grid(target_bgr, small)
+    texture = texture / (gray + 20.0)
+    lab = cv2.cvtColor(cv2.convertScaleAbs(image), cv2.COLOR_BGR2LAB).astype(np.float32)
+    local = ((points + 0.5) * [small[0] / shape[1], small[1] / shape[0]] - 0.5).astype(np.float32)
+    grid = (small[1], small[0])
+    area = expected_skin(local, mesh, grid, iod * scale)
+    core = np.zeros(grid, np.uint8)  # nose bridge, nose tip, upper cheeks
+    cv2.fillConvexPoly(core, np.round(cv2.convexHull(local[[197, 4, 50, 280]])).astype(np.int32)[:, 0], 1)
+    where = (core > 0) & area
+    if where.sum() < 20:
+        return np.zeros(shape, np.float32)
+    eyes = local[263] - local[33]
+    down = np.array([-eyes[1], eyes[0]]) / max(float(np.linalg.norm(eyes)), 1e-6)
+    ys, xs = np.indices(grid, dtype=np.float32)
+    below_nose = xs * down[0] + ys * down[1] > float(local[2] @ down)  # 2: under the nose
+    beard = (colour_distance(lab, colour_model(lab[where], 9.0)) > 4.0) & (texture > 0.05) & area & below_nose
+    k = max(3, int(0.08 * iod * scale) | 1)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
+    beard = cv2.morphologyEx(beard.astype(np.uint8), cv2.MORPH_CLOSE, kernel)  # stubble: one region
+    beard = cv2.morphologyEx(beard, cv2.MORPH_OPEN, kernel).astype(np.float32)
+    if not beard.any():
+        return np.zeros(shape, np.float32)
+    beard = cv2.GaussianBlur(beard, (0, 0), k / 3)
+    return cv2.resize(beard, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
+
+
 def _large_blob_touching(mask: np.ndarray, touching: np.ndarray, min_px: float) -> bool:
     """Whether a connected blob of mask with at least min_px pixels has a pixel in touching."""
     _, labels, stats, _ = cv2.connectedComponentsWithStats(mask)

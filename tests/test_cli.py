@@ -128,3 +128,18 @@ def test_usage_errors_are_one_line():
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "required" in lines[0] and "--help" in lines[0]
+
+
+def test_built_in_swapper_options_reach_the_swap(tmp_path):
+    # --keep-beard keeps the bearded target's chin; a strength outside 0..1 is one clear line
+    target = DATA / "dev" / "greg_casar_1.jpg"
+    outputs = []
+    for extra in ((), ("--keep-beard",)):
+        out = tmp_path / f"out{len(outputs)}.png"
+        result = run("swap", "--source", DATA / "astronaut.png", "--target", target, "--output", out, *extra)
+        assert result.returncode == 0, result.stderr
+        outputs.append(read_image(out).pixels.astype(int))
+    assert np.abs(outputs[0] - outputs[1]).max(axis=2).mean() > 0.5
+    bad = run("swap", "-s", DATA / "obama.jpg", "-t", target, "-o", tmp_path / "x.png", "--shape-strength", "2")
+    assert bad.returncode != 0 and "--shape-strength 2: must be between 0 and 1" in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1 and not (tmp_path / "x.png").exists()

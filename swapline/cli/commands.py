@@ -14,9 +14,16 @@ from swapline.cli.output import DownloadBars, error, progress, show, show_json, 
 from swapline.errors import SwaplineError
 
 
+def _unit(flag: str, value: float) -> float:
+    if not 0.0 <= value <= 1.0:
+        raise SwaplineError(f"{flag} {value:g}: must be between 0 and 1")
+    return value
+
+
 def _settings(args: argparse.Namespace):
     from swapline.runtime import RuntimeSettings
     from swapline.settings import FaceSelection, ModelChoices, SwapSettings, providers_for
+    from swapline.swap import MeshSwapSettings
     from swapline.trust import LabelSettings
     from swapline.trust.credentials import CredentialSettings
     from swapline.trust.watermark import WatermarkSettings
@@ -56,6 +63,11 @@ def _settings(args: argparse.Namespace):
         credentials=credentials,
         mark=WatermarkSettings(key=args.mark_key),
         face_workers=args.face_workers,
+        swapper=MeshSwapSettings(
+            shape_strength=_unit("--shape-strength", args.shape_strength),
+            keep_target_beard=args.keep_beard,
+            target_occluders=not args.no_occluders,
+        ),
     )
 
 

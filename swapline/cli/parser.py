@@ -43,6 +43,14 @@ def _add_session_options(parser: argparse.ArgumentParser, detector: str, faces: 
     group.add_argument("--occluder", default=None, help="neural swappers: occlusion mask model, e.g. xseg_3")
     group.add_argument("--face-parser", default=None, help="neural swappers: face parser, e.g. bisenet_resnet_34")
     group.add_argument("--offline", action="store_true", help="never download; use only models already here")
+    mesh = parser.add_argument_group("the built-in swapper (--swapper mesh)")
+    mesh.add_argument(
+        "--shape-strength", type=float, default=1.0, help="0: the target's face shape, 1: the source's proportions"
+    )
+    mesh.add_argument("--keep-beard", action="store_true", help="keep the target's beard or stubble")
+    mesh.add_argument(
+        "--no-occluders", action="store_true", help="swap over what stands in front of the face (a microphone, a hand)"
+    )
     runtime = parser.add_argument_group("where models run (every model of the run)")
     where = runtime.add_mutually_exclusive_group()
     where.add_argument("--device", choices=tuple(DEVICES), default=None, help="cpu, cuda or tensorrt")

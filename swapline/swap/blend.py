@@ -40,8 +40,3 @@ def multiband_delta(difference: np.ndarray, mask: np.ndarray, levels: int = 4) -
         result = cv2.pyrUp(result, dstsize=(detail.shape[1], detail.shape[0]))
         result += _times(detail, weights[level])
     return result
-
-
-def multiband_blend(foreground: np.ndarray, background: np.ndarray, mask: np.ndarray, levels: int = 4) -> np.ndarray:
-    """float32 HxWx3 images, mask HxW in [0, 1] (1 = foreground)."""
-    return background + multiband_delta(foreground - background, mask, levels)

@@ -13,6 +13,7 @@ Per target face (every frame), each step switchable in MeshSwapSettings:
                 brows, lips, and whatever of the target is not skin-coloured, left out), the
                 source's specular highlights compressed (swap/color.py);
   target_occluders what stands in front of the target's face stays in front (swap/skin.py);
+  keep_target_beard the target's beard or stubble stays (off by default: a beard is identity);
   multiband     Laplacian-pyramid blend inside the feathered face oval;
   keep_target_mouth  the open mouth stays the target's (its teeth, its tongue).
 """
@@ -375,12 +376,9 @@ class MeshSwapper:
         if occluders is not None and occluders.any():
             if reshape:  # the target moved under the shaped mesh; what stands in front did not
                 target_f += occluders[..., None] * (reference.astype(np.float32) - target_f)
-            mask *= 1.0 - occluders
-            keep = 1.0 - occluders if keep is None else keep * (1.0 - occluders)
-        if s.keep_target_beard:
-            beard = target_beard(target, local, mesh, iod)  # on the target as shaped: it moves with the face
-            mask *= 1.0 - beard
-            keep = 1.0 - beard if keep is None else keep * (1.0 - beard)
+            keep = _kept(mask, keep, occluders)
+        if s.keep_target_beard:  # on the target as shaped: the beard moves with the face
+            keep = _kept(mask, keep, target_beard(target, local, mesh, iod))
         # the result is target + change; the change becomes swapped - target, blended
         change = scratch("change", (*shape, 3))
         np.subtract(swapped, target_f, out=change)
@@ -415,6 +413,13 @@ class _Scratch(threading.local):
             buffer = np.empty(size + size // 4, dtype)  # room for the face to grow a little
             self.buffers[name] = buffer
         return buffer[:size].reshape(shape)
+
+
+def _kept(mask: np.ndarray, keep: np.ndarray | None, region: np.ndarray) -> np.ndarray:
+    """region (0..1) stays the target's: taken out of the blend mask (in place) and added to
+    what is put back exactly after the blend; returns the new put-back weight."""
+    mask *= 1.0 - region
+    return 1.0 - region if keep is None else keep * (1.0 - region)
 
 
 def _three(weight: np.ndarray, scratch: _Scratch) -> np.ndarray:

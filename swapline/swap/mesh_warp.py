@@ -51,12 +51,6 @@ def affines_from_frames(frames: TriangleFrames, src: np.ndarray, triangles: np.n
     return np.stack([a00, a10, a01, a11, t0, t1], axis=1).reshape(-1, 3, 2).astype(np.float32)
 
 
-def triangle_affines(dst: np.ndarray, src: np.ndarray, triangles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(T, 3, 2) matrices M with [x, y, 1] @ M = source point, and a mask of usable triangles."""
-    frames = triangle_frames(dst, triangles)
-    return affines_from_frames(frames, src, triangles), frames.usable
-
-
 def rasterize_triangles(
     points: np.ndarray, depth: np.ndarray, triangles: np.ndarray, shape: tuple[int, int]
 ) -> np.ndarray:

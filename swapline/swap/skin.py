@@ -63,8 +63,7 @@ def skin_validity(
     diff = lab - mean
     distance = np.sqrt(np.einsum("...i,ij,...j->...", diff, np.linalg.inv(covariance), diff))
     # forehead: above the brows, measured along the face's own vertical axis
-    eye_line = points[263] - points[33]
-    down = np.array([-eye_line[1], eye_line[0]]) / max(float(np.linalg.norm(eye_line)), 1e-6)
+    down = _face_down(points)
     ys, xs = np.mgrid[: shape[0], : shape[1]]
     depth = xs * down[0] + ys * down[1]
     brows = points[np.concatenate([mesh.left_eyebrow, mesh.right_eyebrow])] @ down
@@ -102,12 +101,7 @@ def _from_the_sides(
     other = colour_distance(chroma, colour_model(chroma[core], 2e-5)) > chroma_limit
     candidate = (far & other & skin_area).astype(np.uint8)
     candidate = cv2.morphologyEx(candidate, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
-    eyes = points[263] - points[33]
-    down = np.array([-eyes[1], eyes[0]]) / max(float(np.linalg.norm(eyes)), 1e-6)
-    top = float(np.mean(points[[33, 263]] @ down))
-    span = max(float(points[152] @ down) - top, 1e-6)
-    ys, xs = np.indices(candidate.shape, dtype=np.float32)
-    above_mouth = (xs * down[0] + ys * down[1] - top) / span < 0.6
+    above_mouth = _face_height(points, candidate.shape) < 0.6
     _, labels, stats, _ = cv2.connectedComponentsWithStats(candidate)
     entering = np.unique(labels[(border > 0) & (candidate > 0) & above_mouth])
     big = [i for i in entering if i > 0 and stats[i, cv2.CC_STAT_AREA] >= min_area * skin_area.sum()]
@@ -176,13 +170,10 @@ def target_occluders(
     """
     s = settings
     shape = target_bgr.shape[:2]
-    scale = min(1.0, s.grid_iod / max(iod, 1e-6))
-    small = (max(8, round(shape[1] * scale)), max(8, round(shape[0] * scale)))
-    image, gray, texture = _work_grid(target_bgr, small)
+    image, gray, texture, local, scale = _on_grid(target_bgr, points, iod, s.grid_iod)
     lab = cv2.cvtColor(cv2.convertScaleAbs(image), cv2.COLOR_BGR2LAB).astype(np.float32)
     lab = cv2.transform(lab, np.array([[100 / 255, 0, 0, 0], [0, 1, 0, -128], [0, 0, 1, -128]], np.float32))
-    local = ((points + 0.5) * [small[0] / shape[1], small[1] / shape[0]] - 0.5).astype(np.float32)
-    grid = (small[1], small[0])
+    grid = image.shape[:2]
     iod_g = iod * scale
     area = expected_skin(local, mesh, grid, iod_g)
     ring = np.round(local[mesh.face_oval]).astype(np.int32)
@@ -197,13 +188,7 @@ def target_occluders(
     far = colour_distance(lab, skin) > s.colour
     k = max(3, int(0.1 * iod_g) | 1)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
-    # position along the face: 0 on the eye line, 1 at the chin
-    eyes = local[263] - local[33]
-    down = np.array([-eyes[1], eyes[0]]) / max(float(np.linalg.norm(eyes)), 1e-6)
-    top = float(np.mean(local[[33, 263]] @ down))
-    span = max(float(local[152] @ down) - top, 1e-6)
-    ys, xs = np.indices(grid, dtype=np.float32)
-    height = (xs * down[0] + ys * down[1] - top) / span
+    height = _face_height(local, grid)
     border = np.zeros(grid, np.uint8)
     cv2.polylines(border, [ring], True, 1, thickness=k)
     min_px = s.min_area * float(oval.sum())
@@ -264,21 +249,17 @@ def target_beard(
     skin of the nose and upper cheeks (where a beard does not grow). Made on a grid with about
     grid_iod px between the eyes, brought back up with a soft edge."""
     shape = target_bgr.shape[:2]
-    scale = min(1.0, grid_iod / max(iod, 1e-6))
-    small = (max(8, round(shape[1] * scale)), max(8, round(shape[0] * scale)))
-    image, gray, texture = _work_grid(target_bgr, small)
+    image, gray, texture, local, scale = _on_grid(target_bgr, points, iod, grid_iod)
     texture = texture / (gray + 20.0)
     lab = cv2.cvtColor(cv2.convertScaleAbs(image), cv2.COLOR_BGR2LAB).astype(np.float32)
-    local = ((points + 0.5) * [small[0] / shape[1], small[1] / shape[0]] - 0.5).astype(np.float32)
-    grid = (small[1], small[0])
+    grid = image.shape[:2]
     area = expected_skin(local, mesh, grid, iod * scale)
     core = np.zeros(grid, np.uint8)  # nose bridge, nose tip, upper cheeks
     cv2.fillConvexPoly(core, np.round(cv2.convexHull(local[[197, 4, 50, 280]])).astype(np.int32)[:, 0], 1)
     where = (core > 0) & area
     if where.sum() < 20:
         return np.zeros(shape, np.float32)
-    eyes = local[263] - local[33]
-    down = np.array([-eyes[1], eyes[0]]) / max(float(np.linalg.norm(eyes)), 1e-6)
+    down = _face_down(local)
     ys, xs = np.indices(grid, dtype=np.float32)
     below_nose = xs * down[0] + ys * down[1] > float(local[2] @ down)  # 2: under the nose
     beard = (colour_distance(lab, colour_model(lab[where], 9.0)) > 4.0) & (texture > 0.05) & area & below_nose
@@ -297,6 +278,34 @@ def _large_blob_touching(mask: np.ndarray, touching: np.ndarray, min_px: float) 
     _, labels, stats, _ = cv2.connectedComponentsWithStats(mask)
     ids = np.unique(labels[touching & (mask > 0)])
     return bool(np.any(stats[ids[ids > 0], cv2.CC_STAT_AREA] >= min_px))
+
+
+def _face_down(points: np.ndarray) -> np.ndarray:
+    """Unit vector of the face's own downward axis (perpendicular to the eye line)."""
+    eyes = points[263] - points[33]
+    return np.array([-eyes[1], eyes[0]]) / max(float(np.linalg.norm(eyes)), 1e-6)
+
+
+def _face_height(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Position of every pixel along the face's downward axis: 0 on the eye line, 1 at the chin."""
+    down = _face_down(points)
+    top = float(np.mean(points[[33, 263]] @ down))
+    span = max(float(points[152] @ down) - top, 1e-6)
+    ys, xs = np.indices(shape, dtype=np.float32)
+    return (xs * down[0] + ys * down[1] - top) / span
+
+
+def _on_grid(
+    target_bgr: np.ndarray, points: np.ndarray, iod: float, grid_iod: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]:
+    """The crop on a grid with about grid_iod px between the eyes: (image, gray, texture) as
+    _work_grid gives them, the landmarks in grid pixels, and the grid's scale."""
+    shape = target_bgr.shape[:2]
+    scale = min(1.0, grid_iod / max(iod, 1e-6))
+    small = (max(8, round(shape[1] * scale)), max(8, round(shape[0] * scale)))
+    image, gray, texture = _work_grid(target_bgr, small)
+    local = ((points + 0.5) * [small[0] / shape[1], small[1] / shape[0]] - 0.5).astype(np.float32)
+    return image, gray, texture, local, scale
 
 
 def _work_grid(target_bgr: np.ndarray, small: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -8,8 +8,10 @@
 #   info.json              onnxruntime version, providers offered, TensorRT loadable, GPU name
 #   neural_<set>.json      `swapline bench neural` (stand-in generator, whole session) per provider set:
 #                          cuda, tensorrt (only when TensorRT's libraries load), or cpu
+#   neural_cuda_nchw.json  the same with NCHW convolutions (--cuda-nchw; NHWC is the default on CUDA)
 #   generator.json         the generator alone: fp32 and fp16 stand-ins, IO binding off and on, and on
-#                          CUDA the cuDNN conv search EXHAUSTIVE against HEURISTIC
+#                          CUDA the cuDNN conv search EXHAUSTIVE against HEURISTIC and NHWC against NCHW
+#                          convolutions; host_ms: the crop's conversion to the tensor and back
 #   latency_<device>.json  `swapline bench latency`: the live pipeline on a clip with the stand-in generator
 #   clip.mp4, models/      the clip and the stand-in models used
 #
@@ -79,6 +81,11 @@ for set in "${SETS[@]}"; do
   "$PY" -m swapline bench neural --source "$SOURCE" --target "$TARGET" --frames "$FRAMES" \
     --providers "${set#*:}" --json "$OUT/neural_$name.json"
 done
+if [[ $DEVICE == cuda ]]; then
+  step "bench neural on cuda, NCHW convolutions"
+  "$PY" -m swapline bench neural --source "$SOURCE" --target "$TARGET" --frames "$FRAMES" --cuda-nchw \
+    --providers CUDAExecutionProvider,CPUExecutionProvider --json "$OUT/neural_cuda_nchw.json"
+fi
 
 step "generator alone: fp32 / fp16, IO binding off / on"
 "$PY" - "$OUT" "$DEVICE" "$FRAMES" <<'PY'
@@ -87,36 +94,16 @@ import json, sys, time
 from pathlib import Path
 
 import numpy as np
-import onnx
-from onnx import TensorProto, helper, numpy_helper
 
-from swapline.bench.standin import generator_flops, write_standin_arcface, write_standin_generator
+from swapline.bench.standin import generator_flops, to_fp16, write_standin_arcface, write_standin_generator
 from swapline.faces import FaceAnalyser
 from swapline.io import read_image
 from swapline.models.store import ModelStore
 from swapline.runtime import RuntimeSettings, SessionFactory
-from swapline.swap.neural import ArcFaceEncoder, InswapperSwapper
+from swapline.swap.neural import ArcFaceEncoder, InswapperSwapper, _to_image
 
 out, device, frames = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 models = out / "models"
-
-
-def to_fp16(src: Path, dst: Path) -> Path:
-    """float16 weights, float32 inputs and outputs (like a keep-io-types conversion): Casts at both ends."""
-    model = onnx.load(str(src))
-    graph = model.graph
-    for init in graph.initializer:
-        if init.data_type == TensorProto.FLOAT and init.name != "emap":
-            init.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(init).astype(np.float16), init.name))
-    for node in graph.node:  # consumers of the graph inputs read the cast copies
-        node.input[:] = [f"{n}_fp16" if n in ("target", "source") else n for n in node.input]
-        node.output[:] = ["output_fp16" if n == "output" else n for n in node.output]
-    casts = [helper.make_node("Cast", [n], [f"{n}_fp16"], to=TensorProto.FLOAT16) for n in ("target", "source")]
-    graph.node.insert(0, casts[1])
-    graph.node.insert(0, casts[0])
-    graph.node.append(helper.make_node("Cast", ["output_fp16"], ["output"], to=TensorProto.FLOAT))
-    onnx.save(model, str(dst))
-    return dst
 
 
 arcface = write_standin_arcface(models / "standin_arcface.onnx")
@@ -126,42 +113,54 @@ variants = {"fp32": fp32}
 if device != "cpu":  # float16 is a GPU format: on the CPU it only adds casts (and smoke-test time)
     variants["fp16"] = to_fp16(fp32, models / "standin_inswapper_128_fp16.onnx")
 providers = ("CPUExecutionProvider",) if device == "cpu" else ("CUDAExecutionProvider", "CPUExecutionProvider")
-searches = ["EXHAUSTIVE"] if device == "cpu" else ["EXHAUSTIVE", "HEURISTIC"]
+# (precision, cuDNN search, IO binding, NHWC convolutions)
+if device == "cpu":
+    configs = [("fp32", "EXHAUSTIVE", False, False), ("fp32", "EXHAUSTIVE", True, False)]
+else:
+    configs = [(p, s, b, n) for p in variants for n in (True, False) for s in ("EXHAUSTIVE", "HEURISTIC")
+               for b in (False, True)]
 
 store = ModelStore(home=out, offline=True)
 source_image = read_image(Path("tests/data/obama.jpg")).pixels
 crop = np.ascontiguousarray(read_image(Path("tests/data/biden2.jpg")).pixels[200:328, 330:458])
 face = FaceAnalyser().faces(source_image)[0]
 runs = []
-for precision, path in variants.items():
-    for search in searches:
-        for binding in (False, True):
-            settings = RuntimeSettings(providers=providers, intra_op_threads=0, io_binding=binding,
-                                       cudnn_conv_algo_search=search, prefer_fp16=False)
-            sessions = SessionFactory(settings)
-            swapper = InswapperSwapper(path, ArcFaceEncoder(arcface, store, sessions), store, sessions)
-            source = swapper.register(source_image, face)
-            start = time.perf_counter()
-            swapper.generate(crop, source)  # first run: allocation, cuDNN search, CUDA set-up
-            first_ms = (time.perf_counter() - start) * 1000
-            samples = []
-            for _ in range(frames):
-                start = time.perf_counter()
-                swapper.generate(crop, source)
-                samples.append((time.perf_counter() - start) * 1000)
-            run = {"precision": precision, "cudnn_conv_algo_search": search, "io_binding_asked": binding,
-                   "io_binding": swapper.io_binding,
-                   "provider": swapper.model.session.get_providers()[0], "first_ms": round(first_ms, 2),
-                   "median_ms": round(float(np.median(samples)), 3), "p95_ms": round(float(np.percentile(samples, 95)), 3)}
-            runs.append(run)
-            print(json.dumps(run), file=sys.stderr)
+for precision, search, binding, nhwc in configs:
+    settings = RuntimeSettings(providers=providers, intra_op_threads=0, io_binding=binding, cuda_nhwc=nhwc,
+                               cudnn_conv_algo_search=search, prefer_fp16=False)
+    sessions = SessionFactory(settings)
+    swapper = InswapperSwapper(variants[precision], ArcFaceEncoder(arcface, store, sessions), store, sessions)
+    source = swapper.register(source_image, face)
+    start = time.perf_counter()
+    try:
+        swapper.generate(crop, source)  # first run: allocation, cuDNN search, CUDA set-up
+    except Exception as exc:  # one configuration failing must not lose the others' figures
+        runs.append({"precision": precision, "cuda_nhwc": nhwc, "error": str(exc)[:300]})
+        print(runs[-1], file=sys.stderr)
+        continue
+    first_ms = (time.perf_counter() - start) * 1000
+    samples, host = [], []
+    for _ in range(frames):
+        start = time.perf_counter()
+        swapper.generate(crop, source)
+        samples.append((time.perf_counter() - start) * 1000)
+        start = time.perf_counter()
+        _to_image(swapper.model.to_tensor(crop)[:, :3], 0.0, 1.0)
+        host.append((time.perf_counter() - start) * 1000)
+    run = {"precision": precision, "cudnn_conv_algo_search": search, "io_binding_asked": binding,
+           "io_binding": swapper.io_binding, "cuda_nhwc": nhwc,
+           "provider": swapper.model.session.get_providers()[0], "first_ms": round(first_ms, 2),
+           "median_ms": round(float(np.median(samples)), 3), "p95_ms": round(float(np.percentile(samples, 95)), 3),
+           "host_ms": round(float(np.median(host)), 3)}
+    runs.append(run)
+    print(json.dumps(run), file=sys.stderr)
 result = {"generator": "stand-in with inswapper_128's signature, random weights",
           "gflops": round(generator_flops() / 1e9, 1), "frames": frames, "runs": runs}
 (out / "generator.json").write_text(json.dumps(result, indent=2) + "\n")
 PY
 
 step "live pipeline on a clip, stand-in generator"
-GENERATOR=$OUT/models/standin_inswapper_128.onnx
+GENERATOR=$OUT/models/standin_inswapper_128_fp16.onnx  # on a GPU the registry loads the float16 twin
 [[ $DEVICE == cpu ]] && GENERATOR=$OUT/models/standin_small_inswapper_128.onnx
 "$PY" -m swapline bench clip --photo "$TARGET" --out "$OUT/clip.mp4" --seconds 4 --fps 30 >&2
 "$PY" -m swapline bench latency --source "$SOURCE" --input "$OUT/clip.mp4" --seconds "$SECONDS_PER_LAYOUT" \

@@ -514,3 +514,27 @@ def test_a_gpu_session_loads_the_fp16_twin_unless_told_not_to(tmp_path):
     fp32 = SessionFactory(RuntimeSettings(prefer_fp16=False), available=gpu_build)
     with pytest.raises(SwaplineError, match="inswapper_128 is not downloaded"):
         InswapperSwapper("inswapper_128", None, offline, fp32)
+
+
+def test_the_standin_float16_twin_keeps_float32_inputs_and_outputs_and_the_result(tmp_path):
+    import onnxruntime as ort
+
+    from swapline.bench.standin import to_fp16, write_standin_generator
+
+    fp32 = write_standin_generator(tmp_path / "g.onnx", channels=8, blocks=1)
+    fp16 = to_fp16(fp32, tmp_path / "g_fp16.onnx")
+    feeds = {
+        "target": RNG.uniform(0, 1, (1, 3, 128, 128)).astype(np.float32),
+        "source": RNG.normal(size=(1, 512)).astype(np.float32),
+    }
+    runs = [ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]) for p in (fp32, fp16)]
+    assert [i.type for i in runs[1].get_inputs()] == ["tensor(float)"] * 2
+    assert runs[1].get_outputs()[0].type == "tensor(float)"
+    (want,), (got,) = (r.run(None, feeds) for r in runs)
+    assert got.dtype == np.float32 and np.abs(got - want).max() < 0.02
+    import onnx
+
+    kinds = {i.name: i.data_type for i in onnx.load(str(fp16)).graph.initializer}
+    assert kinds.pop("emap") == onnx.TensorProto.FLOAT  # read by the latent code, not the graph
+    assert onnx.TensorProto.FLOAT16 in kinds.values()
+    assert onnx.TensorProto.FLOAT not in kinds.values()  # every weight the graph computes with is float16

@@ -87,6 +87,18 @@ def test_cuda_options_carry_the_conv_algorithm_search():
         RuntimeSettings(cudnn_conv_algo_search="FASTEST")
 
 
+def test_only_models_asking_for_nhwc_get_it_and_only_on_cuda():
+    gpu = SessionFactory(RuntimeSettings(), available=GPU_BUILD, tensorrt_ok=False)
+    assert gpu._provider_list(nhwc=True)[0][1]["prefer_nhwc"] == "1"
+    assert "prefer_nhwc" not in gpu._provider_list()[0][1]  # the small detector and landmark models
+    off = SessionFactory(RuntimeSettings(cuda_nhwc=False), available=GPU_BUILD, tensorrt_ok=False)
+    assert "prefer_nhwc" not in off._provider_list(nhwc=True)[0][1]
+    with_trt = SessionFactory(RuntimeSettings(), available=GPU_BUILD, tensorrt_ok=True)._provider_list(nhwc=True)
+    assert "prefer_nhwc" not in with_trt[0][1] and with_trt[1][1]["prefer_nhwc"] == "1"
+    cpu = SessionFactory(RuntimeSettings(providers=("CPUExecutionProvider",)))
+    assert cpu._provider_list(nhwc=True) == cpu._provider_list()
+
+
 def test_fp16_is_preferred_only_on_a_gpu_and_can_be_turned_off():
     cpu = SessionFactory(RuntimeSettings(providers=("CPUExecutionProvider",)))
     assert not cpu.gpu and not cpu.fp16

@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from swapline.bench.report import make_table
 from swapline.bench.speed import make_frame
-from swapline.bench.standin import generator_flops, write_standin_arcface, write_standin_generator
+from swapline.bench.standin import generator_flops, to_fp16, write_standin_arcface, write_standin_generator
 from swapline.io import read_image
-from swapline.runtime import RuntimeSettings
+from swapline.runtime import RuntimeSettings, SessionFactory
 from swapline.session import SwapSession
 from swapline.settings import ModelChoices, SwapSettings
 from swapline.swap.neural import ArcFaceEncoder, InswapperSwapper
@@ -29,12 +30,17 @@ def _stats(samples: list[float]) -> dict:
     return {"median_ms": round(float(np.median(samples)), 2), "max_ms": round(float(np.max(samples)), 2)}
 
 
-def run_neural_bench(source: Path, target: Path, frames: int = 5, providers: tuple[str, ...] | None = None) -> dict:
-    runtime = RuntimeSettings(intra_op_threads=0)  # the generator is the only heavy stage: all cores
+def run_neural_bench(
+    source: Path, target: Path, frames: int = 5, providers: tuple[str, ...] | None = None, cuda_nhwc: bool = True
+) -> dict:
+    # the generator is the only heavy stage: all cores
+    runtime = RuntimeSettings(intra_op_threads=0, cuda_nhwc=cuda_nhwc)
     if providers is not None:
-        runtime = RuntimeSettings(providers=providers, intra_op_threads=0)
+        runtime = replace(runtime, providers=providers)
     with tempfile.TemporaryDirectory() as tmp:
         generator_path = write_standin_generator(Path(tmp) / "standin_inswapper_128.onnx")
+        if SessionFactory(runtime).fp16:  # a GPU: the registry would load inswapper_128's float16 twin
+            generator_path = to_fp16(generator_path, Path(tmp) / "standin_inswapper_128_fp16.onnx")
         arcface_path = write_standin_arcface(Path(tmp) / "standin_arcface.onnx")
         models = ModelChoices(detector="short", swapper=str(generator_path), encoder=str(arcface_path), offline=True)
         start = time.perf_counter()
@@ -76,6 +82,8 @@ def run_neural_bench(source: Path, target: Path, frames: int = 5, providers: tup
         "generator": "stand-in with inswapper_128's signature, random weights",
         "generator_gflops": round(generator_flops() / 1e9, 1),
         "provider": provider,
+        "precision": "fp16" if generator_path.name.endswith("_fp16.onnx") else "fp32",
+        "cuda_nhwc": cuda_nhwc,
         "frames": frames,
         "model_load_ms": round(load_ms, 2),
         "warm_up_ms": round(warm_ms, 2),

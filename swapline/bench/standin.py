@@ -61,6 +61,27 @@ def write_standin_generator(path: Path, size: int = 128, channels: int = 256, bl
     return path
 
 
+def to_fp16(source: Path, path: Path) -> Path:
+    """The stand-in's float16 twin, like the registry's *_fp16 files: float16 weights and compute,
+    float32 inputs and outputs (Casts at both ends), the emap left in float32 for the latent."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    model = onnx.load(str(source))
+    graph = model.graph
+    for init in graph.initializer:
+        if init.data_type == TensorProto.FLOAT and init.name != "emap":
+            init.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(init).astype(np.float16), init.name))
+    for node in graph.node:  # consumers of the graph inputs read the cast copies
+        node.input[:] = [f"{n}_fp16" if n in ("target", "source") else n for n in node.input]
+        node.output[:] = ["output_fp16" if n == "output" else n for n in node.output]
+    for name in ("source", "target"):
+        graph.node.insert(0, helper.make_node("Cast", [name], [f"{name}_fp16"], to=TensorProto.FLOAT16))
+    graph.node.append(helper.make_node("Cast", ["output_fp16"], ["output"], to=TensorProto.FLOAT))
+    onnx.save(model, str(path))
+    return path
+
+
 def write_standin_arcface(path: Path, seed: int = 1) -> Path:
     """ArcFace's signature ([N,3,112,112] -> [N,512]); tiny, since it runs once per source."""
     import onnx

@@ -38,7 +38,9 @@ def _settings(args: argparse.Namespace):
         credentials = CredentialSettings(
             cert_chain=Path(cert) if cert else None, private_key=Path(key) if key else None, tsa_url=args.c2pa_tsa
         )
-    runtime = RuntimeSettings(cudnn_conv_algo_search=args.cudnn_search, prefer_fp16=not args.no_fp16)
+    runtime = RuntimeSettings(
+        cudnn_conv_algo_search=args.cudnn_search, prefer_fp16=not args.no_fp16, cuda_nhwc=not args.cuda_nchw
+    )
     if chosen is not None:
         runtime = replace(runtime, providers=chosen)
     faces = FaceSelection()
@@ -369,7 +371,9 @@ def bench_neural(args: argparse.Namespace) -> int:
     from swapline.settings import providers_for
 
     with stderr.status(f"running {args.frames} frames through the stand-in generator"):
-        result = run_neural_bench(args.source, args.target, args.frames, providers_for(providers=args.providers))
+        result = run_neural_bench(
+            args.source, args.target, args.frames, providers_for(providers=args.providers), cuda_nhwc=not args.cuda_nchw
+        )
     show(*neural_tables(result))
     _write_json(args.json, result)
     return 0

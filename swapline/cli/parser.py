@@ -57,6 +57,7 @@ def _add_session_options(parser: argparse.ArgumentParser, detector: str, faces: 
     where.add_argument("--providers", default=None, help="ONNX Runtime providers in order, comma-separated")
     runtime.add_argument("--cudnn-search", choices=("EXHAUSTIVE", "HEURISTIC", "DEFAULT"), default="EXHAUSTIVE")
     runtime.add_argument("--no-fp16", action="store_true", help="on a GPU, keep fp32 models (default: fp16 twins)")
+    runtime.add_argument("--cuda-nchw", action="store_true", help="on CUDA, keep NCHW convolutions (default: NHWC)")
     runtime.add_argument(
         "--face-workers", type=int, default=None, help="threads for the faces of one frame (default: cores, at most 4)"
     )
@@ -199,6 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     neural.add_argument("--target", type=Path, required=True)
     neural.add_argument("--frames", type=int, default=5)
     neural.add_argument("--providers", default=None, help="e.g. CUDAExecutionProvider,CPUExecutionProvider")
+    neural.add_argument("--cuda-nchw", action="store_true", help="on CUDA, keep NCHW convolutions (default: NHWC)")
     neural.add_argument("--json", type=Path, help="also write the results here")
     neural.set_defaults(func=commands.bench_neural)
 

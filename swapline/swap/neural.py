@@ -35,12 +35,12 @@ FACE_REGIONS = (1, 2, 3, 4, 5, 6, 10, 11, 12, 13)
 
 
 def _to_image(output: np.ndarray, low: float, high: float, rgb: bool = True) -> np.ndarray:
-    """1x3xHxW model output in [low, high] -> HxWx3 BGR uint8 (rounded; InsightFace truncates)."""
-    image = (np.clip(output[0].astype(np.float32), low, high) - low) / (high - low) * 255.0
-    image = image.transpose(1, 2, 0)
-    if rgb:
-        image = image[:, :, ::-1]
-    return np.ascontiguousarray(np.round(image).astype(np.uint8))
+    """1x3xHxW model output in [low, high] -> HxWx3 BGR uint8, rounded (InsightFace truncates) and
+    saturated, in two OpenCV passes (numpy's clip/scale/transpose/round took ~10x longer)."""
+    planes = output[0].astype(np.float32, copy=False)
+    image = cv2.merge((planes[2], planes[1], planes[0]) if rgb else tuple(planes))
+    scale = 255.0 / (high - low)
+    return cv2.addWeighted(image, scale, image, 0.0, -low * scale, dtype=cv2.CV_8U)
 
 
 def _feed_types(model: OnnxModel) -> dict[str, type]:
@@ -155,7 +155,7 @@ class _GeneratorSwapper:
             if chosen != model:
                 log.info("%s: loading its float16 twin %s (GPU provider)", model, chosen)
             model = chosen
-        self.model = OnnxModel(model, self.registry_name, store, sessions)
+        self.model = OnnxModel(model, self.registry_name, store, sessions, nhwc=True)
         self.name = self.model.spec.name if isinstance(model, str) and model in registry() else self.registry_name
         self.size = self.model.spec.crop_size
         self.mask = box_mask(self.size)

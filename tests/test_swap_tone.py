@@ -78,3 +78,29 @@ def test_the_sources_shine_is_compressed(faces):
     lone = float((kept - bare).mean(axis=2).max())
     assert lone > 50, lone  # without the step the shine comes along (blurred a little by the warp)
     assert rise < 0.8 * lone, (rise, lone)  # measured 53 vs 68 (the old ratio transfer: 73)
+
+
+def test_the_targets_highlight_is_laid_on_the_swapped_face(faces):
+    # a lamp's glint painted on the target's cheek: the swapped cheek shows it (the scene's
+    # light), where without the step only its blurred tone came through
+    image, face = faces["astronaut.png"]
+    cheek = face.landmarks[205, :2]
+    iod = float(np.linalg.norm(face.landmarks[263, :2] - face.landmarks[33, :2]))
+    spot = np.zeros(image.shape[:2], np.float32)
+    cv2.circle(spot, (int(cheek[0]), int(cheek[1])), max(2, int(0.08 * iod)), 1.0, -1)
+    spot = cv2.GaussianBlur(spot, (0, 0), 0.05 * iod)
+    shiny = np.clip(image.astype(np.float32) + 90.0 * spot[..., None], 0, 255).astype(np.uint8)
+    source_image, source_face = faces["obama.jpg"]
+
+    def rise(**settings):
+        swapper = MeshSwapper(replace(MeshSwapSettings(), **settings))
+        registered = swapper.register(source_image, source_face)
+        outs = []
+        for target in (image, shiny):
+            out = target.copy()
+            assert swapper.swap(out, face, registered)
+            outs.append(out.astype(np.float32).mean(axis=2))
+        return float((outs[1] - outs[0])[spot > 0.5].mean())
+
+    relit, without = rise(), rise(target_highlights=False)
+    assert relit > 15.0 and relit > without + 10.0, (relit, without)  # measured 20 vs 3.5

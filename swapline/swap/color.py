@@ -6,7 +6,9 @@ faces' low-frequency images (local colour and shading), measured only where both
 source's texture contrast with its tone, and a dark source on a pale target came out shiny and
 grey, its pores and highlights tripled. The source's detail follows the light by the square
 root of its change at most. The source's specular highlights (lightness far above its local
-level on skin) are compressed, so its studio shine is not pasted onto a target lit otherwise.
+level on skin) are compressed, so its studio shine is not pasted onto a target lit otherwise,
+and the target's own highlights are laid back on in their place: the shine follows the scene's
+light (a lamp's glint on the target's forehead stays on the swapped forehead).
 Where the target is not skin (a beard, a fringe, glasses) it does not vote: its light there
 comes from the skin around it.
 """
@@ -56,6 +58,19 @@ def skin_likeness(lab: np.ndarray, points: np.ndarray, threshold: float = 3.0) -
     return np.clip((threshold + 2.0 - distance) * 0.5, 0.0, 1.0).astype(np.float32)
 
 
+def _excess(
+    image: np.ndarray, low_luma: np.ndarray, factor: int, knee: float, weight: np.ndarray, scale: float
+) -> np.ndarray:
+    """scale x lightness above (the grown low-pass lightness + knee), where weight says (0..1)."""
+    excess = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    excess -= _grow(low_luma, factor, excess.shape, None)
+    excess -= knee
+    np.maximum(excess, 0.0, out=excess)
+    excess *= weight
+    excess *= scale
+    return excess
+
+
 def match_tone(
     source: np.ndarray,
     target: np.ndarray,
@@ -66,6 +81,8 @@ def match_tone(
     contrast_limits: tuple[float, float] = (0.5, 1.5),
     highlight_knee: float = 22.0,
     highlight_keep: float = 0.35,
+    highlight_relight: float = 1.0,
+    relight_knee: float = 35.0,
     out: np.ndarray | None = None,
 ) -> np.ndarray:
     """low(target) + (source - low(source)) * contrast, float32 BGR crops of one size.
@@ -73,7 +90,9 @@ def match_tone(
     weight: where both faces show skin that belongs to the face (0..1); the target's own skin
     likeness (Lab, from its cheeks) is folded in. points: the target's landmarks in crop
     pixels. contrast = sqrt of the local light ratio, limited. On skin, lightness more than
-    highlight_knee levels above the source's local level keeps highlight_keep of its excess.
+    highlight_knee levels above the source's local level keeps highlight_keep of its excess,
+    and highlight_relight x (1 - highlight_keep) of the target's own excess over its local
+    level is added (its highlights, where the scene's light put them).
     The low-pass images are made on a grid of blocks of 1 / work_scale pixels, blurred on a
     coarser one where sigma is about 2.5 blocks (they are smooth by construction), both images
     and the weight in one 7-channel blur. The result goes to out when given (a reused buffer).
@@ -104,15 +123,12 @@ def match_tone(
     result = _grow(shift, factor, (h, w), out)
     gain = _grow(contrast, factor, (h, w), None)
     if highlight_keep < 1.0:
-        level = _grow(luma_s, factor, (h, w), None)
-        excess = cv2.cvtColor(source, cv2.COLOR_BGR2GRAY)
-        excess -= level
-        excess -= highlight_knee
-        np.maximum(excess, 0.0, out=excess)
-        excess *= np.minimum(weight * 2.0, 1.0)
-        excess *= highlight_keep - 1.0
-        shine = cv2.merge([excess, excess, excess])
+        on_skin = np.minimum(weight * 2.0, 1.0)
+        shine = cv2.merge([_excess(source, luma_s, factor, highlight_knee, on_skin, highlight_keep - 1.0)] * 3)
         shine += source
+        if highlight_relight > 0.0:
+            relit = _excess(target, luma_t, factor, relight_knee, on_skin, (1.0 - highlight_keep) * highlight_relight)
+            result += cv2.merge([relit, relit, relit])
     else:
         shine = source
     result += cv2.multiply(shine, cv2.merge([gain, gain, gain]))

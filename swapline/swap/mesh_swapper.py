@@ -43,6 +43,7 @@ ABLATION_STEPS = (
     "mirror_fill",
     "match_sharpness",
     "match_lighting",
+    "target_highlights",
     "target_occluders",
     "multiband",
     "keep_target_mouth",
@@ -56,6 +57,7 @@ class MeshSwapSettings:
     mirror_fill: bool = True
     match_sharpness: bool = True
     match_lighting: bool = True
+    target_highlights: bool = True  # with match_lighting: the target's highlights laid on the swapped skin
     multiband: bool = True
     keep_target_mouth: bool = True
     target_occluders: bool = True  # what stands in front of the target's face (a microphone, a card) stays in front
@@ -366,7 +368,10 @@ class MeshSwapper:
             weight = skin.astype(np.float32)
             weight *= valid
             lit = scratch("lit", (*shape, 3))
-            swapped = match_tone(swapped, target_f, weight, local, s.lighting_sigma * iod, out=lit)
+            relight = 1.0 if s.target_highlights else 0.0
+            swapped = match_tone(
+                swapped, target_f, weight, local, s.lighting_sigma * iod, highlight_relight=relight, out=lit
+            )
         mask = feathered_face_mask(local[mesh.face_oval], shape, face_size, s.feather)
         mask *= valid
         keep = None  # where the target is put back exactly after the blend

@@ -26,6 +26,16 @@ def faces(analyser):
     return {name: (load(name), analyser.faces(load(name))[0]) for name in names}
 
 
+def painted_shine(image, face, amount):
+    """image with a soft highlight of `amount` levels painted on the right cheek, and its weight."""
+    cheek = face.landmarks[205, :2]
+    iod = float(np.linalg.norm(face.landmarks[263, :2] - face.landmarks[33, :2]))
+    spot = np.zeros(image.shape[:2], np.float32)
+    cv2.circle(spot, (int(cheek[0]), int(cheek[1])), max(2, int(0.08 * iod)), 1.0, -1)
+    spot = cv2.GaussianBlur(spot, (0, 0), 0.05 * iod)
+    return np.clip(image.astype(np.float32) + amount * spot[..., None], 0, 255).astype(np.uint8), spot
+
+
 def swap(faces, source, target, source_image=None, **settings):
     swapper = MeshSwapper(replace(MeshSwapSettings(), **settings))
     image, face = faces[source]
@@ -63,12 +73,7 @@ def test_a_dark_source_on_a_pale_target_keeps_its_own_contrast(faces):
 def test_the_sources_shine_is_compressed(faces):
     # a specular highlight painted on the source's cheek arrives lower than without the step
     image, face = faces["obama.jpg"]
-    cheek = face.landmarks[205, :2]
-    iod = float(np.linalg.norm(face.landmarks[263, :2] - face.landmarks[33, :2]))
-    shine = np.zeros(image.shape[:2], np.float32)
-    cv2.circle(shine, (int(cheek[0]), int(cheek[1])), max(2, int(0.08 * iod)), 1.0, -1)
-    shine = cv2.GaussianBlur(shine, (0, 0), 0.05 * iod)[..., None]
-    shiny = np.clip(image.astype(np.float32) + 120.0 * shine, 0, 255).astype(np.uint8)
+    shiny, _ = painted_shine(image, face, 120.0)
     target = "astronaut.png"
     plain = swap(faces, "obama.jpg", target).astype(np.float32)
     with_shine = swap(faces, "obama.jpg", target, source_image=shiny).astype(np.float32)
@@ -84,12 +89,7 @@ def test_the_targets_highlight_is_laid_on_the_swapped_face(faces):
     # a lamp's glint painted on the target's cheek: the swapped cheek shows it (the scene's
     # light), where without the step only its blurred tone came through
     image, face = faces["astronaut.png"]
-    cheek = face.landmarks[205, :2]
-    iod = float(np.linalg.norm(face.landmarks[263, :2] - face.landmarks[33, :2]))
-    spot = np.zeros(image.shape[:2], np.float32)
-    cv2.circle(spot, (int(cheek[0]), int(cheek[1])), max(2, int(0.08 * iod)), 1.0, -1)
-    spot = cv2.GaussianBlur(spot, (0, 0), 0.05 * iod)
-    shiny = np.clip(image.astype(np.float32) + 90.0 * spot[..., None], 0, 255).astype(np.uint8)
+    shiny, spot = painted_shine(image, face, 90.0)
     source_image, source_face = faces["obama.jpg"]
 
     def rise(**settings):

@@ -121,6 +121,7 @@ class RenderedLabel:
     alpha: np.ndarray  # (h, w, 1) float32 coverage of the whole label (box and text)
     premultiplied: np.ndarray  # (h, w, 3) float32 colour x alpha, BGR
     text_mask: np.ndarray  # (h, w) bool, where the glyphs are
+    keep: np.ndarray  # (h, w, 3) float32 1 - alpha, per channel (no broadcast on every frame)
 
 
 @functools.cache
@@ -159,6 +160,7 @@ def render_label(settings: LabelSettings, width: int, height: int, corner: str |
         alpha=alpha[..., None],
         premultiplied=np.repeat((text_a * 255.0)[..., None], 3, axis=2),
         text_mask=text_a > 0.5,
+        keep=np.ascontiguousarray(np.repeat(1.0 - alpha[..., None], 3, axis=2), np.float32),
     )
 
 
@@ -181,8 +183,12 @@ class LabelStamp:
         for label in self._copies(w, h):
             lh, lw = label.alpha.shape[:2]
             region = image[label.y : label.y + lh, label.x : label.x + lw, :3]
-            blended = region.astype(np.float32) * (1.0 - label.alpha) + label.premultiplied
-            region[...] = np.clip(blended, 0, 255).astype(np.uint8)
+            # within [0, 255] by construction (white text over a box: 255 x coverage at most)
+            blended = cv2.multiply(region, label.keep, dtype=cv2.CV_32F) if image.shape[2] == 3 else None
+            if blended is None:  # a 4-channel frame: its 3 colour channels are not one OpenCV image
+                blended = region.astype(np.float32) * label.keep
+            blended += label.premultiplied
+            region[...] = blended.astype(np.uint8)
             if alpha_channel is not None:
                 spot = alpha_channel[label.y : label.y + lh, label.x : label.x + lw]
                 spot[...] = np.maximum(spot, (label.alpha[..., 0] * 255).astype(np.uint8))

@@ -111,7 +111,7 @@ def test_big_frames_keep_fewer_frames_in_flight():
     assert encoder_lookahead(1920, 1080, "veryfast") is None  # the preset's own 10
     assert encoder_lookahead(3840, 2160, "veryfast") == 3
     assert encoder_lookahead(3840, 2160, "ultrafast") is None  # never raised above the preset's
-    for width, height, expected in ((1280, 720, 4), (3840, 2160, 2)):
+    for width, height, expected in ((1280, 720, 4), (3840, 2160, 1)):
         assert compose_backlog(SimpleNamespace(width=width, height=height), workers=2) == expected
 
 

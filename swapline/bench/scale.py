@@ -135,8 +135,10 @@ def _job_in_child(
     """Runs in a fresh process: the swap job ("swap") or the decode+encode floor ("floor")."""
     from swapline.bench.video import floor_run
     from swapline.pipeline.video_job import VideoSwapJob
+    from swapline.runtime.memory import tune_allocator
     from swapline.session import SwapSession
 
+    tune_allocator()  # the floor under the allocator setting the job uses, for a fair ratio
     if kind == "floor":
         seconds = floor_run(Path(video), options, Path(workdir))
         return {"seconds": seconds, "peak_rss_mb": _peak_rss_mb()}

@@ -14,11 +14,15 @@ import os
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
 from swapline.errors import SwaplineError
+
+if TYPE_CHECKING:
+    import av
 
 INPUT_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v")
 # What the codecs keep in flight, sized in bytes so big frames cost frames, not gigabytes: a
@@ -177,6 +181,23 @@ def pad_to_even(image: np.ndarray) -> np.ndarray:
     return cv2.copyMakeBorder(image, 0, h % 2, 0, w % 2, cv2.BORDER_REPLICATE)
 
 
+def _bgr_frame(image: np.ndarray) -> av.VideoFrame:
+    import av
+
+    image = pad_to_even(image)
+    try:  # the frame reads our pixels in place
+        return av.VideoFrame.from_numpy_buffer(image, format="bgr24")
+    except ValueError:  # rows not contiguous: one copy
+        return av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="bgr24")
+
+
+def encoder_picture(image: np.ndarray) -> av.VideoFrame:
+    """A BGR frame as the encoder takes it (yuv420p, even size), converted exactly as the
+    encoder would convert it. Made on the thread that finished the frame, the BGR pixels (25 MB
+    at 4K) can be freed before the frame's turn to be encoded, and the conversion overlaps x264."""
+    return _bgr_frame(image).reformat(format="yuv420p", threads=0)  # threads: as the encoder's (auto)
+
+
 class SegmentWriter:
     """Encodes one segment of frames to its own file (video only), keeping the input's timestamps."""
 
@@ -203,12 +224,9 @@ class SegmentWriter:
         self._time_base = info.time_base
         self.frames = 0
 
-    def write(self, image: np.ndarray, pts: int) -> None:
-        image = pad_to_even(image)
-        try:  # the frame reads our pixels in place (the encoder converts them to yuv420p at once)
-            frame = self._av.VideoFrame.from_numpy_buffer(image, format="bgr24")
-        except ValueError:  # rows not contiguous: one copy
-            frame = self._av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="bgr24")
+    def write(self, image: np.ndarray | av.VideoFrame, pts: int) -> None:
+        """Encode a BGR frame (converted to yuv420p by the encoder) or an encoder_picture of one."""
+        frame = image if isinstance(image, self._av.VideoFrame) else _bgr_frame(image)
         frame.pts, frame.time_base = pts, self._time_base
         try:
             for packet in self._stream.encode(frame):

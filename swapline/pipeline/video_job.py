@@ -1,8 +1,9 @@
 """`swap` on a video: decode, follow faces, compose, encode in resumable segments, join with audio.
 
-- Decoding runs in its own thread (a bounded hand-off), compositing on a small pool of threads,
-  the face stream and the encoder on the calling thread (x264 has threads of its own): all
-  overlap, and frames are written in order.
+- Decoding runs in its own thread (a bounded hand-off), compositing on a small pool of threads
+  (each frame then converted there to the encoder's yuv420p picture), the face stream and the
+  encoder on the calling thread (x264 has threads of its own): all overlap, and frames are
+  written in order. What is in flight is bounded in bytes, so a 4K job holds about three frames.
 - Work is cut into segments of `segment_frames` frames, each encoded to its own file in a
   SegmentStore beside the output. Run the same job again after a crash or Ctrl-C and finished
   segments are kept. The face stream restarts at every segment boundary, so a resumed run
@@ -17,10 +18,11 @@ import errno
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -28,15 +30,31 @@ from swapline.errors import Interrupted, SwaplineError
 from swapline.io import read_image
 from swapline.io.atomic import atomic_output
 from swapline.io.paths import check_output_path
-from swapline.io.video import OUTPUT_FORMATS, SegmentWriter, VideoInfo, decode_frames, join_segments, probe
+from swapline.io.video import (
+    OUTPUT_FORMATS,
+    SegmentWriter,
+    VideoInfo,
+    decode_frames,
+    encoder_picture,
+    join_segments,
+    probe,
+)
 from swapline.pipeline.handoff import StageQueue, Stopped
 from swapline.pipeline.segments import SegmentStore, fingerprint
+from swapline.runtime.memory import tune_allocator
 from swapline.session import SwapSession
 from swapline.settings import SwapSettings, VideoOptions
 
+if TYPE_CHECKING:
+    import av
+
 ProgressCallback = Callable[[int, int | None], None]  # (frames done, total frames or None)
-DECODE_BUFFER_BYTES = 64 << 20
-COMPOSE_BUFFER_BYTES = 64 << 20
+# Decoded frames waiting (the one being decoded included), and frames submitted to compose and
+# not yet written, bounded in bytes: 8 and 4 at 720p, 6 and 4 at 1080p, 1 and 1 at 4K, where each
+# frame held is ~25 MB of peak RSS.
+DECODE_BUFFER_BYTES = 40 << 20
+COMPOSE_BUFFER_BYTES = 40 << 20
+_POLL_S = 0.05  # how often a waiting decoder looks at `stop`
 
 
 @dataclass
@@ -67,22 +85,51 @@ def output_shaping(settings: SwapSettings, crf: int, preset: str, segment_frames
     return (replace(settings, face_workers=None), crf, preset, segment_frames)
 
 
-def decode_hand_off(info: VideoInfo) -> StageQueue:
-    """Decoded frames waiting for the face stream: up to 8, fewer for big frames (a 4K frame is 25 MB)."""
-    return StageQueue(size=max(2, min(8, DECODE_BUFFER_BYTES // (info.width * info.height * 3))))
+class DecodeHandOff(StageQueue):
+    """The decoder's bounded hand-off, whose bound also counts the frame being decoded: the
+    decoder takes a slot before it decodes and the consumer frees it by taking a frame, so no
+    finished frame waits in the decoder thread for room (a 4K frame is 25 MB)."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(size)
+        self._slots = threading.Semaphore(size)
+
+    def reserve(self, stop: threading.Event) -> None:
+        """Wait for a slot before decoding the next frame; raises Stopped when stopping."""
+        while not self._slots.acquire(timeout=_POLL_S):
+            if stop.is_set():
+                raise Stopped
+
+    def get(self, stop: threading.Event, timeout: float | None = None) -> Any:
+        item = super().get(stop, timeout)
+        self._slots.release()
+        return item
+
+
+def decode_hand_off(info: VideoInfo) -> DecodeHandOff:
+    """Decoded frames waiting for the face stream, the one being decoded included: up to 8,
+    fewer for big frames (one at 4K)."""
+    return DecodeHandOff(size=max(1, min(8, DECODE_BUFFER_BYTES // (info.width * info.height * 3))))
 
 
 def compose_backlog(info: VideoInfo, workers: int) -> int:
     """Frames submitted to the compose pool and not yet written: two per worker keeps the pool
-    busy; big frames keep only COMPOSE_BUFFER_BYTES (never fewer than one per worker)."""
+    busy; big frames keep only COMPOSE_BUFFER_BYTES (one at 4K: it composes while the frame
+    before it is encoded, and x264's own threads keep the cores busy)."""
     workers = max(1, workers)
-    return max(workers, min(2 * workers, COMPOSE_BUFFER_BYTES // (info.width * info.height * 3)))
+    return max(1, min(2 * workers, COMPOSE_BUFFER_BYTES // (info.width * info.height * 3)))
 
 
-def feed(frames: Iterator, out: StageQueue, stop: threading.Event, errors: list[BaseException]) -> None:
-    """Decoder thread: frames into the bounded hand-off, then None; an error goes to the caller."""
+def feed(frames: Iterable, out: DecodeHandOff, stop: threading.Event, errors: list[BaseException]) -> None:
+    """Decoder thread: frames into the bounded hand-off, each decoded once it has a slot, then
+    None; an error goes to the caller."""
+    iterator = iter(frames)
     try:
-        for item in frames:
+        while True:
+            out.reserve(stop)
+            item = next(iterator, None)
+            if item is None:
+                break
             out.put(item, stop)
     except Stopped:
         return
@@ -105,7 +152,7 @@ class _SegmentEncoder:
         self.segment = -1
         self.ms = 0.0
 
-    def write(self, segment: int, image: np.ndarray, pts: int) -> None:
+    def write(self, segment: int, image: np.ndarray | av.VideoFrame, pts: int) -> None:
         if segment != self.segment:
             self.finish()
             self.writer = SegmentWriter(
@@ -144,6 +191,7 @@ class VideoSwapJob:
         output: Path | str,
         options: VideoOptions | None = None,
     ):
+        tune_allocator()  # before any frame: big buffers go back to the system when freed (glibc)
         self.session = session
         self.options = options or VideoOptions()
         self.source, self.target, self.output = Path(source), Path(target), Path(output)
@@ -165,10 +213,15 @@ class VideoSwapJob:
             return SwaplineError(f"disk full while writing {self.output}; {kept} segment(s) kept, run again to resume")
         return SwaplineError(f"{self.output}: cannot write ({exc.strerror or exc}); {kept} segment(s) kept")
 
-    def _compose(self, image: np.ndarray, faces: list) -> tuple[np.ndarray, int, float]:
+    def _compose(self, image: np.ndarray, faces: list) -> tuple[av.VideoFrame, int, float, float]:
+        """On a compose thread: the frame composed and turned into the encoder's picture (the BGR
+        frame is not kept waiting for its turn). Returns the picture, faces swapped, and the ms
+        of compose and of the conversion (counted as encoding)."""
         start = time.perf_counter()
         swapped = self.session.compose(image, faces, self.registered)
-        return image, swapped, (time.perf_counter() - start) * 1000.0
+        composed = time.perf_counter()
+        picture = encoder_picture(image)
+        return picture, swapped, (composed - start) * 1000.0, (time.perf_counter() - composed) * 1000.0
 
     def run(self, on_progress: ProgressCallback | None = None) -> VideoReport:
         """Process and join; the work folder's lock is held until this returns."""
@@ -188,7 +241,6 @@ class VideoSwapJob:
         reader = threading.Thread(
             target=feed, args=(decode_frames(info), frames, stop, errors), name="decode", daemon=True
         )
-        pool = ThreadPoolExecutor(max_workers=max(1, options.workers), thread_name_prefix="compose")
         encoder = _SegmentEncoder(store, info, options)
         stream = self.session.stream()
         ms = {"track": 0.0, "compose": 0.0}
@@ -196,15 +248,19 @@ class VideoSwapJob:
         resumed = len(store.finished())
         pending: deque[tuple[int, int, Future]] = deque()
         backlog = compose_backlog(info, options.workers)
+        # no more threads than the backlog: at 4K (backlog 1) a second thread would compose only
+        # while the frame before is still composing, and would keep a second set of crop buffers
+        pool = ThreadPoolExecutor(max_workers=min(max(1, options.workers), backlog), thread_name_prefix="compose")
         started = time.monotonic()
 
         def drain(limit: int) -> None:
             while len(pending) > limit:
                 segment, pts, future = pending.popleft()
-                image, swapped, compose_ms = future.result()
+                picture, swapped, compose_ms, convert_ms = future.result()
                 ms["compose"] += compose_ms
+                encoder.ms += convert_ms
                 count["swapped"] += swapped
-                encoder.write(segment, image, pts)
+                encoder.write(segment, picture, pts)
                 if on_progress is not None:
                     on_progress(count["frames"] - len(pending), total)
 
@@ -227,6 +283,7 @@ class VideoSwapJob:
                 count["processed"] += 1
                 count["with_faces"] += bool(faces)
                 pending.append((segment, item.pts, pool.submit(self._compose, item.image, faces)))
+                item = None  # the compose thread's now: its BGR pixels go once they are converted
                 drain(limit=backlog)
             if errors:
                 raise errors[0]

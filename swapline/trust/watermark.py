@@ -2,10 +2,11 @@
 cropping and brightness changes, and that anyone can check with the tool's public key.
 
 `Watermarker.embed` adds a precomputed pattern to the luma in place (two saturating uint8
-operations on the BGR frame; the pattern is cached per frame size and payload), cheap enough
-for every live frame. `Watermarker.decode` finds the pattern's offset and scale blindly and
-reads the payload; `decode_frames` pools the frames of a video, which is what lets a mark
-survive strong compression. How the mark is built: `swapline.trust.mark`.
+operations on the BGR frame), cheap enough for every live frame. The pattern repeats every TILE
+rows, so what is cached is one band of TILE rows per frame width and payload (1.5 MB at 4K, not
+two full frames), added band by band down the frame. `Watermarker.decode` finds the pattern's
+offset and scale blindly and reads the payload; `decode_frames` pools the frames of a video,
+which is what lets a mark survive strong compression. How the mark is built: `swapline.trust.mark`.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from swapline.trust.mark.payload import Payload
 
 __all__ = ["DEFAULT_KEY", "MarkReport", "Payload", "WatermarkSettings", "Watermarker", "job_id_now"]
 
-CACHED_FRAMES = 2  # frame-size patterns kept (each 2 x h x w x 3 bytes)
+CACHED_BANDS = 4  # band patterns kept (each 2 x TILE x w x 3 bytes: 3 MB at 4K)
 
 
 def job_id_now() -> int:
@@ -88,7 +89,7 @@ class Watermarker:
         self.layout = layout_for(self.settings.key, code.CODE_BITS)
         self.threshold = threshold(self.settings.false_positive, len(self.settings.scales))
         self._tiles: dict[Payload, np.ndarray] = {}
-        self._frames: OrderedDict[tuple, tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        self._bands: OrderedDict[tuple, tuple[np.ndarray, np.ndarray]] = OrderedDict()
         self._lock = threading.Lock()
 
     # -- embedding ---------------------------------------------------------------------------
@@ -103,23 +104,29 @@ class Watermarker:
                 self._tiles[payload] = tile
         return tile
 
-    def frame_pattern(self, height: int, width: int, payload: Payload) -> tuple[np.ndarray, np.ndarray]:
-        """The rounded pattern for a frame size, split into what is added and what is subtracted."""
-        key = (height, width, payload)
+    def band_pattern(self, width: int, payload: Payload) -> tuple[np.ndarray, np.ndarray]:
+        """The rounded pattern for TILE rows of a frame this wide, split into what is added and
+        what is subtracted (BGR: the same amount on each channel). Rows y and y + TILE of the
+        full-frame pattern are equal, so these rows stand for every band of the frame."""
+        key = (width, payload)
         with self._lock:
-            cached = self._frames.get(key)
+            cached = self._bands.get(key)
             if cached is not None:
-                self._frames.move_to_end(key)
+                self._bands.move_to_end(key)
                 return cached
-        reps = (-(-height // TILE), -(-width // TILE))
-        full = np.rint(np.tile(self._tile(payload), reps)[:height, :width])
-        plus = np.repeat(np.clip(full, 0, 255).astype(np.uint8)[:, :, None], 3, axis=2)
-        minus = np.repeat(np.clip(-full, 0, 255).astype(np.uint8)[:, :, None], 3, axis=2)
+        band = np.rint(np.tile(self._tile(payload), (1, -(-width // TILE)))[:, :width])
+        plus = np.repeat(np.clip(band, 0, 255).astype(np.uint8)[:, :, None], 3, axis=2)
+        minus = np.repeat(np.clip(-band, 0, 255).astype(np.uint8)[:, :, None], 3, axis=2)
         with self._lock:
-            self._frames[key] = (plus, minus)
-            while len(self._frames) > CACHED_FRAMES:
-                self._frames.popitem(last=False)
+            self._bands[key] = (plus, minus)
+            while len(self._bands) > CACHED_BANDS:
+                self._bands.popitem(last=False)
         return plus, minus
+
+    def frame_pattern(self, height: int, width: int, payload: Payload) -> tuple[np.ndarray, np.ndarray]:
+        """Make the cached pattern for frames of this size before they flow (warm-up): the band
+        that embed adds to every TILE rows (the height changes nothing)."""
+        return self.band_pattern(width, payload)
 
     def embed(self, frame_bgr: np.ndarray, payload: Payload) -> None:
         """Add the mark to a BGR uint8 frame in place (the same amount to B, G and R: luma only)."""
@@ -127,12 +134,16 @@ class Watermarker:
 
         if frame_bgr.dtype != np.uint8 or frame_bgr.ndim != 3 or frame_bgr.shape[2] != 3:
             raise SwaplineError(f"the mark needs a BGR uint8 frame, not {frame_bgr.dtype} {frame_bgr.shape}")
-        plus, minus = self.frame_pattern(frame_bgr.shape[0], frame_bgr.shape[1], payload)
-        if frame_bgr.flags.c_contiguous:
-            cv2.add(frame_bgr, plus, dst=frame_bgr)  # saturating; a pixel gets plus or minus, never both
-            cv2.subtract(frame_bgr, minus, dst=frame_bgr)
-        else:  # a view: OpenCV would write into a copy
-            frame_bgr[...] = cv2.subtract(cv2.add(np.ascontiguousarray(frame_bgr), plus), minus)
+        plus, minus = self.band_pattern(frame_bgr.shape[1], payload)
+        in_place = frame_bgr.flags.c_contiguous  # a row range of it is contiguous too
+        for top in range(0, frame_bgr.shape[0], TILE):
+            rows = frame_bgr[top : top + TILE]
+            add, sub = plus[: rows.shape[0]], minus[: rows.shape[0]]
+            if in_place:
+                cv2.add(rows, add, dst=rows)  # saturating; a pixel gets plus or minus, never both
+                cv2.subtract(rows, sub, dst=rows)
+            else:  # a view: OpenCV would write into a copy
+                rows[...] = cv2.subtract(cv2.add(np.ascontiguousarray(rows), add), sub)
 
     # -- decoding ----------------------------------------------------------------------------
 

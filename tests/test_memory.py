@@ -45,7 +45,7 @@ if mode == "not-glibc":
     def confstr(name):
         raise ValueError(name)
     os.confstr = confstr  # as on musl, where CS_GNU_LIBC_VERSION does not exist
-from swapline.runtime.memory import M_MMAP_THRESHOLD, tune_allocator
+from swapline.runtime.memory import M_MMAP_THRESHOLD, tune_allocator, tune_for_frames
 
 class Info(ctypes.Structure):
     _fields_ = [(n, ctypes.c_size_t) for n in ("arena", "ordblks", "smblks", "hblks", "hblkhd",
@@ -66,6 +66,10 @@ def mapped_alone():
 result = {}
 if mode in ("tuned", "once", "not-glibc"):
     result["tuned"] = tune_allocator()
+if mode == "720p":
+    result["tuned"] = tune_for_frames(1280, 720)  # small frames: glibc's own behaviour
+if mode == "4k":
+    result["tuned"] = tune_for_frames(3840, 2160)
 if mode == "once":
     libc.mallopt(M_MMAP_THRESHOLD, 16 << 20)  # someone else's setting after ours
     result["again"] = tune_allocator()  # must not apply ours a second time
@@ -100,6 +104,8 @@ def test_allocator_tuning_maps_big_blocks_once_and_is_a_no_op_off_glibc():
     assert _allocator_probe("tuned") == {"tuned": True, "mapped_alone": True}
     assert _allocator_probe("once") == {"tuned": True, "again": True, "mapped_alone": False}
     assert _allocator_probe("not-glibc") == {"tuned": False, "mapped_alone": False}
+    assert _allocator_probe("720p") == {"tuned": False, "mapped_alone": False}  # page faults cost more there
+    assert _allocator_probe("4k") == {"tuned": True, "mapped_alone": True}
 
 
 def test_the_mark_is_the_tiled_pattern_on_every_channel_at_any_size(tmp_path):

@@ -28,7 +28,7 @@ from swapline.batch.plan import ImageGroup, VideoChunk
 from swapline.errors import SwaplineError
 from swapline.io.video import SegmentWriter, VideoInfo, probe
 from swapline.pipeline.video_job import decode_hand_off, feed
-from swapline.runtime.memory import tune_allocator
+from swapline.runtime.memory import tune_for_frames
 from swapline.session import SwapSession
 from swapline.settings import SwapSettings, VideoOptions
 from swapline.trust.watermark import Payload
@@ -284,7 +284,7 @@ def swap_frames(
     The face stream restarts at each segment's first frame, compose runs on options.workers
     threads, and frames are encoded in order.
     """
-    tune_allocator()  # as VideoSwapJob: big frames go back to the system when freed
+    tune_for_frames(info.width, info.height)  # as VideoSwapJob: big frames go back to the system
     hand_off = decode_hand_off(info)  # as VideoSwapJob
     stop = threading.Event()
     errors: list[BaseException] = []

@@ -134,11 +134,13 @@ def _job_in_child(
 ) -> dict:
     """Runs in a fresh process: the swap job ("swap") or the decode+encode floor ("floor")."""
     from swapline.bench.video import floor_run
+    from swapline.io.video import probe
     from swapline.pipeline.video_job import VideoSwapJob
-    from swapline.runtime.memory import tune_allocator
+    from swapline.runtime.memory import tune_for_frames
     from swapline.session import SwapSession
 
-    tune_allocator()  # the floor under the allocator setting the job uses, for a fair ratio
+    info = probe(Path(video))
+    tune_for_frames(info.width, info.height)  # the floor under the job's allocator setting: a fair ratio
     if kind == "floor":
         seconds = floor_run(Path(video), options, Path(workdir))
         return {"seconds": seconds, "peak_rss_mb": _peak_rss_mb()}

@@ -41,7 +41,7 @@ from swapline.io.video import (
 )
 from swapline.pipeline.handoff import StageQueue, Stopped
 from swapline.pipeline.segments import SegmentStore, fingerprint
-from swapline.runtime.memory import tune_allocator
+from swapline.runtime.memory import tune_for_frames
 from swapline.session import SwapSession
 from swapline.settings import SwapSettings, VideoOptions
 
@@ -191,13 +191,13 @@ class VideoSwapJob:
         output: Path | str,
         options: VideoOptions | None = None,
     ):
-        tune_allocator()  # before any frame: big buffers go back to the system when freed (glibc)
         self.session = session
         self.options = options or VideoOptions()
         self.source, self.target, self.output = Path(source), Path(target), Path(output)
         reference = session.settings.faces.reference
         check_video_output(self.output, [self.source, self.target, reference])
         self.info = probe(self.target)
+        tune_for_frames(self.info.width, self.info.height)  # before any frame: big ones go back to the system
         self.registered = session.register_source(read_image(self.source).pixels, str(self.source))
         inputs = [self.target, self.source] + ([Path(reference)] if reference else [])
         shaping = output_shaping(session.settings, self.options.crf, self.options.preset, self.options.segment_frames)

@@ -20,6 +20,9 @@ log = logging.getLogger("swapline.runtime")
 
 M_MMAP_THRESHOLD = -3  # <malloc.h>
 FRAME_MMAP_THRESHOLD = 1 << 20  # below a 720p BGR frame (2.8 MB); glibc accepts up to 32 MiB
+# Frames from this size up (BGR bytes; 2560x1440 is 11 MB): below it the heap's holes cost little
+# memory, and mapping every frame afresh costs page faults (a few ms a 720p frame on 2 cores).
+BIG_FRAME_BYTES = 10 << 20
 
 _lock = threading.Lock()
 _tuned: bool | None = None
@@ -53,3 +56,11 @@ def tune_allocator(mmap_threshold: int = FRAME_MMAP_THRESHOLD) -> bool:
             _tuned = bool(libc is not None and libc.mallopt(M_MMAP_THRESHOLD, int(mmap_threshold)) == 1)
             log.debug("allocator: mmap threshold %d bytes %s", mmap_threshold, "set" if _tuned else "not set")
         return _tuned
+
+
+def tune_for_frames(width: int, height: int) -> bool:
+    """tune_allocator for a job on frames of this size when they are big (see BIG_FRAME_BYTES);
+    whether the setting is in effect."""
+    if width * height * 3 < BIG_FRAME_BYTES:
+        return bool(_tuned)
+    return tune_allocator()

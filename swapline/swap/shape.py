@@ -68,15 +68,32 @@ def _groups(mesh: MeshTopology, lips: tuple[int, ...]) -> _Groups:
     )
 
 
-def similarity_3d(src: np.ndarray, dst: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-    """(scale, R, t) minimising |scale * R @ src + t - dst| (Umeyama); points as rows."""
-    mu_s, mu_d = src.mean(axis=0), dst.mean(axis=0)
-    a, b = src - mu_s, dst - mu_d
-    u, sig, vt = np.linalg.svd(b.T @ a / len(src))
+@dataclass(frozen=True, eq=False)
+class _Centred:
+    """Points less their mean, and what the fit needs of them: made once for the fixed side."""
+
+    mean: np.ndarray
+    centred: np.ndarray
+    spread: float  # mean squared distance from the mean
+
+    @classmethod
+    def of(cls, points: np.ndarray) -> _Centred:
+        mean = points.mean(axis=0)
+        centred = points - mean
+        return cls(mean, centred, float((centred**2).sum() / len(points)))
+
+
+def similarity_3d(src: np.ndarray | _Centred, dst: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """(scale, R, t) minimising |scale * R @ src + t - dst| (Umeyama); points as rows. src may
+    come pre-centred (_Centred.of) when it is fitted again and again."""
+    fixed = src if isinstance(src, _Centred) else _Centred.of(src)
+    mu_s, mu_d = fixed.mean, dst.mean(axis=0)
+    a, b = fixed.centred, dst - mu_d
+    u, sig, vt = np.linalg.svd(b.T @ a / len(a))
     d = np.ones(3)
     d[2] = np.sign(np.linalg.det(u @ vt)) or 1.0
     rotation = u @ np.diag(d) @ vt
-    scale = float((sig * d).sum() / max((a**2).sum() / len(src), 1e-12))
+    scale = float((sig * d).sum() / max(fixed.spread, 1e-12))
     return scale, rotation, mu_d - scale * rotation @ mu_s
 
 
@@ -102,12 +119,13 @@ class IdentityShape:
         self.source = source_landmarks.astype(np.float64)
         lips = np.flatnonzero(_inside(self.source[:, :2], self.source[self.mesh.lips_outer, :2]))
         self.groups = _groups(self.mesh, tuple(sorted({*lips.tolist(), *self.mesh.lips_outer.tolist()})))
+        self._anchors = _Centred.of(self.source[self.groups.anchors])  # the source side of every frame's fit
 
     def offsets(self, target: np.ndarray, settings: ShapeSettings) -> np.ndarray:
         """(468, 2) image-plane offsets that move the target's points toward the source's shape."""
         g = self.groups
         t = target.astype(np.float64)
-        scale, rotation, shift = similarity_3d(self.source[g.anchors], t[g.anchors])
+        scale, rotation, shift = similarity_3d(self._anchors, t[g.anchors])
         fitted = (scale * self.source @ rotation.T + shift)[:, :2]
         moved = fitted.copy()
         for group, (i, j) in ((g.right_eye, RIGHT_EYE_CORNERS), (g.left_eye, LEFT_EYE_CORNERS)):
@@ -116,9 +134,10 @@ class IdentityShape:
         moved[g.lips] = _similarity_2d(t[i, :2], t[j, :2], fitted[i], fitted[j], t[g.lips, :2], along_only=True)
         offset = moved - t[:, :2]
         iod = max(float(np.linalg.norm(t[LEFT_EYE_OUTER, :2] - t[RIGHT_EYE_OUTER, :2])), 1e-6)
-        flat = t[:, :2].astype(np.float32)
-        gaps = flat[:, None, :] - flat[None, g.oval, :]
-        to_oval = np.sqrt(np.einsum("ijk,ijk->ij", gaps, gaps).min(axis=1))
+        flat = t[:, :2]
+        outline = flat[g.oval]  # |p - q|^2 = |p|^2 + |q|^2 - 2 p.q: one product, no (468, 36, 2) array
+        squared = (flat**2).sum(axis=1)[:, None] + (outline**2).sum(axis=1)[None, :] - 2.0 * flat @ outline.T
+        to_oval = np.sqrt(np.maximum(squared.min(axis=1), 0.0))
         fade = np.clip(to_oval / (settings.fade_iod * iod), 0.0, 1.0)
         weight = settings.strength * (settings.outline + (1.0 - settings.outline) * fade)
         offset *= weight[:, None]

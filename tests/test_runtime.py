@@ -106,3 +106,15 @@ def test_fp16_is_preferred_only_on_a_gpu_and_can_be_turned_off():
     assert gpu.gpu and gpu.fp16 and names(gpu.providers)[0] == "CUDAExecutionProvider"
     off = SessionFactory(RuntimeSettings(prefer_fp16=False), available=GPU_BUILD, tensorrt_ok=False)
     assert off.gpu and not off.fp16
+
+
+def test_the_cli_runtime_flags_reach_the_settings():
+    from swapline.cli.commands import _settings
+    from swapline.cli.parser import build_parser
+
+    base = ["swap", "-s", "a.jpg", "-t", "b.jpg", "-o", "c.png"]
+    runtime = _settings(build_parser().parse_args([*base, "--cuda-nchw", "--no-fp16", "--cudnn-search", "HEURISTIC"]))
+    assert runtime.runtime.cuda_nhwc is False and runtime.runtime.prefer_fp16 is False
+    assert runtime.runtime.cudnn_conv_algo_search == "HEURISTIC"
+    default = _settings(build_parser().parse_args(base)).runtime
+    assert default.cuda_nhwc and default.prefer_fp16 and default.cudnn_conv_algo_search == "EXHAUSTIVE"

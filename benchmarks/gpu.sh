@@ -13,13 +13,18 @@
 #                          CUDA the cuDNN conv search EXHAUSTIVE against HEURISTIC and NHWC against NCHW
 #                          convolutions; host_ms: the crop's conversion to the tensor and back
 #   latency_<device>.json  `swapline bench latency`: the live pipeline on a clip with the stand-in generator
+#   auto_providers.log     everything `bench neural` prints with the default providers (no "EP Error" block
+#                          may appear when TensorRT is listed but not installed)
 #   clip.mp4, models/      the clip and the stand-in models used
 #
-# On the GPU machines (see ../shared/gpu/README.md): they have CUDA, cuDNN, PyTorch and numpy but no
-# onnxruntime-gpu and reach no registry. Prepare here with
-#   bash ../shared/gpu/prepare-ort-gpu.sh platformdirs rich fonttools filelock
-# and send opencv-python-headless and av (binary cp312 manylinux wheels) in .gpu/wheels in transfers of
-# their own; then on the machine: `. .gpu/unpack.sh && bash benchmarks/gpu.sh $OUT`.
+# On the GPU machines (see ../shared/gpu/README.md): they have CUDA, cuDNN, PyTorch, numpy, OpenCV,
+# rich, fonttools, filelock and onnx, but no onnxruntime-gpu, platformdirs, reedsolo or PyAV, and
+# reach no registry. What worked on the lent H100 (2026-11-26): here,
+#   bash ../shared/gpu/prepare-ort-gpu.sh platformdirs reedsolo
+# then re-split the chunks at 50 MB (each transfer also carries this working tree, ~14 MB, and a
+# transfer holds 64 MiB), put PyAV's cp312 manylinux wheel into .gpu/wheels, send c1..c4 one per
+# call, and in the last call c5 + SHA256 + wheels + unpack.sh: `. .gpu/unpack.sh && bash
+# benchmarks/gpu.sh $OUT` (five calls, ~4 minutes of device time with the run itself).
 set -euo pipefail
 
 OUT=${1:?usage: bash benchmarks/gpu.sh OUT_DIR  (env: DEVICE=cuda|cpu FRAMES=N SECONDS=S PYTHON=python3)}
@@ -37,7 +42,8 @@ TARGET=tests/data/biden2.jpg
 
 missing=$("$PY" - <<'PY'
 import importlib.util
-need = ["numpy", "cv2", "onnx", "onnxruntime", "rich", "fontTools", "av", "requests", "platformdirs", "filelock", "PIL"]
+need = ["numpy", "cv2", "onnx", "onnxruntime", "rich", "fontTools", "av", "requests", "platformdirs", "filelock", "PIL",
+        "reedsolo"]
 print(" ".join(n for n in need if importlib.util.find_spec(n) is None))
 PY
 )
@@ -166,5 +172,9 @@ GENERATOR=$OUT/models/standin_inswapper_128_fp16.onnx  # on a GPU the registry l
 "$PY" -m swapline bench latency --source "$SOURCE" --input "$OUT/clip.mp4" --seconds "$SECONDS_PER_LAYOUT" \
   --layouts split,serial --detector short --swapper "$GENERATOR" --encoder "$OUT/models/standin_arcface.onnx" \
   --offline --device "$DEVICE" --json "$OUT/latency_$DEVICE.json"
+
+step "default providers, as a user gets them (TensorRT first where listed): every line printed"
+"$PY" -m swapline bench neural --source "$SOURCE" --target "$TARGET" --frames 20 > "$OUT/auto_providers.log" 2>&1 || true
+step "EP error lines: $(grep -c -i -E 'EP Error|libnvinfer' "$OUT/auto_providers.log" || true)"
 
 step "done: $(ls "$OUT" | tr '\n' ' ')"

@@ -30,14 +30,6 @@ def clip(tmp_path_factory) -> Path:
     return make_clip(DATA / "biden2.jpg", tmp_path_factory.mktemp("jobs") / "clip.mp4", (320, 240), 30.0, 4.0, 100)
 
 
-@pytest.fixture(scope="module")
-def long_clip(tmp_path_factory) -> Path:
-    """12 s (360 frames, 18 segments), for the tests that act on a job still running: once its
-    first segments are recorded, far more work is left than a busy machine can delay the test's
-    signal or second job (with 120 frames a fast job could finish first)."""
-    return make_clip(DATA / "biden2.jpg", tmp_path_factory.mktemp("jobs") / "long.mp4", (320, 240), 30.0, 12.0, 100)
-
-
 def cli(*args, **kwargs) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "swapline", *map(str, args)],
@@ -116,8 +108,7 @@ def test_disk_full_keeps_finished_segments_and_the_rerun_resumes(clip, tmp_path)
         assert json.loads(out_json)["resumed_segments"] == kept and frames_of(out) == 120
 
 
-def test_a_segment_cut_short_by_power_loss_is_made_again(long_clip, tmp_path):
-    clip = long_clip
+def test_a_segment_cut_short_by_power_loss_is_made_again(clip, tmp_path):
     out = tmp_path / "out.mp4"
     work = tmp_path / ".out.mp4.swapline-parts"
     process = cli(*swap_args(clip, out))
@@ -128,11 +119,10 @@ def test_a_segment_cut_short_by_power_loss_is_made_again(long_clip, tmp_path):
     segment.write_bytes(segment.read_bytes()[: segment.stat().st_size // 2])  # written but never flushed
     code, report, err = finish(cli(*swap_args(clip, out), "--json"))
     assert code == 0 and "Traceback" not in err, err
-    assert frames_of(out) == 360 and json.loads(report)["resumed_segments"] >= 1
+    assert frames_of(out) == 120 and json.loads(report)["resumed_segments"] >= 1
 
 
-def test_a_second_job_on_the_same_output_is_refused(long_clip, tmp_path):
-    clip = long_clip
+def test_a_second_job_on_the_same_output_is_refused(clip, tmp_path):
     out = tmp_path / "out.mp4"
     first = cli(*swap_args(clip, out))
     wait_for_segments(tmp_path / ".out.mp4.swapline-parts", 1, first)
@@ -140,12 +130,11 @@ def test_a_second_job_on_the_same_output_is_refused(long_clip, tmp_path):
     assert code == 1 and one_line(err) == f"swapline: error: {out}: another swapline job is writing this output"
     code, _, err = finish(first)
     assert code == 0, err
-    assert frames_of(out) == 360 and not list(tmp_path.glob(".out.mp4*"))
+    assert frames_of(out) == 120 and not list(tmp_path.glob(".out.mp4*"))
 
 
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
-def test_interrupted_video_exits_130_and_resumes(long_clip, tmp_path, stop):
-    clip = long_clip
+def test_interrupted_video_exits_130_and_resumes(clip, tmp_path, stop):
     out = tmp_path / "out.mp4"
     process = cli(*swap_args(clip, out))
     wait_for_segments(tmp_path / ".out.mp4.swapline-parts", 1, process)
@@ -153,7 +142,7 @@ def test_interrupted_video_exits_130_and_resumes(long_clip, tmp_path, stop):
     code, _, err = finish(process)
     assert code == 130 and "run the same command to resume" in one_line(err)
     code, _, err = finish(cli(*swap_args(clip, out)))
-    assert code == 0 and frames_of(out) == 360, err
+    assert code == 0 and frames_of(out) == 120, err
 
 
 def _live_recording(clip: Path, out: Path) -> subprocess.Popen:

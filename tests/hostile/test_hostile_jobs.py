@@ -30,12 +30,20 @@ def clip(tmp_path_factory) -> Path:
     return make_clip(DATA / "biden2.jpg", tmp_path_factory.mktemp("jobs") / "clip.mp4", (320, 240), 30.0, 4.0, 100)
 
 
+def _ctrl_c_as_at_a_terminal() -> None:
+    """In the child, before exec: a test run started in the background of a non-interactive shell
+    inherits SIGINT ignored, and Python (like any program) keeps an ignored SIGINT ignored; a
+    user's terminal does not, so the child gets the default back."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def cli(*args, **kwargs) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "swapline", *map(str, args)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_ctrl_c_as_at_a_terminal,
         **kwargs,
     )
 

@@ -224,5 +224,5 @@ class SwapSession:
         warm = getattr(self._swapper, "warm_up", None)
         if warm is not None:
             warm()
-        self.marker.frame_pattern(height, width, self.mark_payload)  # 2.5-7 ms once per frame size
+        self.marker.band_pattern(width, self.mark_payload)  # once per frame width
         self.label.apply(blank)

@@ -188,8 +188,9 @@ class SessionFactory:
         settings allow it (cuda_nhwc); elsewhere the option changes nothing.
         """
         file = str(Path(path).resolve())
+        nhwc = nhwc and self.settings.cuda_nhwc and CUDA in provider_names(self.providers)
         providers = self._provider_list(nhwc)
-        key = (file, providers != self._provider_list())
+        key = (file, nhwc)
         with self._lock:
             session = self._sessions.get(key)
             if session is not None:

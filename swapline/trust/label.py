@@ -184,8 +184,9 @@ class LabelStamp:
             lh, lw = label.alpha.shape[:2]
             region = image[label.y : label.y + lh, label.x : label.x + lw, :3]
             # within [0, 255] by construction (white text over a box: 255 x coverage at most)
-            blended = cv2.multiply(region, label.keep, dtype=cv2.CV_32F) if image.shape[2] == 3 else None
-            if blended is None:  # a 4-channel frame: its 3 colour channels are not one OpenCV image
+            if image.shape[2] == 3:
+                blended = cv2.multiply(region, label.keep, dtype=cv2.CV_32F)
+            else:  # a 4-channel frame: its 3 colour channels are not one OpenCV image
                 blended = region.astype(np.float32) * label.keep
             blended += label.premultiplied
             region[...] = blended.astype(np.uint8)

@@ -123,11 +123,6 @@ class Watermarker:
                 self._bands.popitem(last=False)
         return plus, minus
 
-    def frame_pattern(self, height: int, width: int, payload: Payload) -> tuple[np.ndarray, np.ndarray]:
-        """Make the cached pattern for frames of this size before they flow (warm-up): the band
-        that embed adds to every TILE rows (the height changes nothing)."""
-        return self.band_pattern(width, payload)
-
     def embed(self, frame_bgr: np.ndarray, payload: Payload) -> None:
         """Add the mark to a BGR uint8 frame in place (the same amount to B, G and R: luma only)."""
         import cv2

@@ -15,7 +15,8 @@ CLIP = "swapline bench clip --photo tests/data/biden2.jpg --out bench-clip.mp4 -
 
 SCALE_TEXT = """Swap + blend of one face at several sizes (faces wider than ~210 px are composed 192 px across
 and written back at full size), still detection on large images (a full-frame pass on
-one shared pyramid, then tiles where skin-coloured pixels are left unexplained, on two threads), a
+one shared pyramid, then one finer pass of the model rewritten for any input size over the part
+where skin-coloured pixels are left unexplained, on two threads; older runs scanned tiles), a
 4K tracking check (frames where one face was found twice), the whole video job with 1 to 8 faces
 per 720p frame (landmark passes and the swaps of faces far apart run side by side on the session's
 face workers), and the job at 720p, 1080p and 4K with its peak RSS (each job and each

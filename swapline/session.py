@@ -69,10 +69,10 @@ class SwapSession:
         self.sessions = sessions or shared_sessions(s.runtime)
         self.store = store or ModelStore(offline=s.models.offline)
         self.detector = build_detector(s.models, s.detector, self.store, self.sessions)
-        # Stills also scan tiles for small faces (BlazeFace only; the others see 640 px anyway).
+        # Stills also run a finer pass for small faces (BlazeFace only; the others see 640 px anyway).
         still_detector = self.detector
         if s.models.detector in BLAZEFACE:
-            still_detector = build_detector(s.models, replace(s.detector, tiles=True), self.store, self.sessions)
+            still_detector = build_detector(s.models, replace(s.detector, fine_pass=True), self.store, self.sessions)
         self.landmarker = FaceMeshLandmarker(self.sessions)
         self.analyser = FaceAnalyser(AnalyserSettings(detector=s.detector), self.sessions, still_detector)
         self._swapper = build_swapper(s.models, s.swapper, self.store, self.sessions)

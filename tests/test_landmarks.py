@@ -36,7 +36,7 @@ def test_presence_rejects_a_detector_false_positive():
     landmarker = FaceMeshLandmarker()
     image = load("biden.jpg")
     # the tiled detector also fires on Biden's wristwatch; FaceMesh's presence score says no
-    faces = BlazeFaceDetector(settings=DetectorSettings(tiles=True)).detect(image)
+    faces = BlazeFaceDetector(settings=DetectorSettings(fine_pass=True)).detect(image)
     scores = sorted(landmarker.refine(image, f).presence for f in faces)
     assert scores[-1] > 0.9
     assert all(s < 0.5 for s in scores[:-1])

@@ -13,7 +13,7 @@ from swapline.bench.clips import make_clip
 from swapline.bench.scale import track_duplicates
 from swapline.bench.speed import make_frame
 from swapline.faces import BlazeFaceDetector
-from swapline.faces.detector import DetectorSettings, box_iou
+from swapline.faces.detector import DetectorSettings, Pyramid, box_iou
 from swapline.faces.topology import face_mesh
 from swapline.faces.tracker import overlap_of_smaller
 from swapline.swap import MeshSwapper, MeshSwapSettings
@@ -64,28 +64,31 @@ def test_small_faces_are_composed_exactly_as_before(photos):
     assert np.array_equal(out[0], out[1])
 
 
-def test_tiles_skip_background_and_find_the_same_small_faces():
-    """A group photo shrunk into a corner of a plain 4K frame: tiles without unexplained skin are
-    skipped, and the faces found are those of a scan of every tile."""
+def test_the_fine_pass_skips_background_and_finds_the_same_small_faces():
+    """A group photo shrunk into a corner of a plain 4K frame: the fine pass covers only the
+    part with unexplained skin, and finds the faces a pass over the whole frame finds."""
     group = cv2.resize(load("obama_and_biden.jpg"), (640, 457), interpolation=cv2.INTER_AREA)
     canvas = np.empty((2160, 3840, 3), np.uint8)
     ramp = np.linspace(60, 200, 3840)[None, :, None] * np.array([1.0, 0.9, 0.6])
     canvas[:] = ramp.astype(np.uint8)
     canvas[1200:1657, 2400:3040] = group
-    every = BlazeFaceDetector(settings=DetectorSettings(tiles=True, tile_min_skin=0.0))
-    guided = BlazeFaceDetector(settings=DetectorSettings(tiles=True))
+    every = BlazeFaceDetector(settings=DetectorSettings(fine_pass=True, fine_min_skin=0.0))
+    guided = BlazeFaceDetector(settings=DetectorSettings(fine_pass=True))
     found = guided._run_square(canvas)[0]
-    assert len(guided._tiles_to_scan(canvas, found)) < len(every._tiles_to_scan(canvas, found)) / 2
+    assert every.fine_region(Pyramid(canvas), found) == (0, 0, 3840, 2160)
+    x0, y0, x1, y1 = guided.fine_region(Pyramid(canvas), found)
+    assert x0 <= 2400 and y0 <= 1200 and x1 >= 3040 and y1 >= 1657  # the group photo is inside
+    assert (x1 - x0) * (y1 - y0) < 3840 * 2160 / 2
     a, b = every.detect(canvas), guided.detect(canvas)
-    assert len(a) == len(b) >= 2 and all(f.width < 100 for f in b)  # small faces: only tiles find them
+    assert len(a) == len(b) >= 2 and all(f.width < 100 for f in b)  # small faces: only the fine pass finds them
     for x, y in zip(a, b, strict=True):
         assert box_iou(x.box, y.box[None])[0] > 0.9
 
 
-def test_grey_photos_scan_every_tile():
+def test_grey_photos_get_the_fine_pass_everywhere():
     grey = cv2.cvtColor(cv2.cvtColor(load("obama_and_biden.jpg"), cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
-    detector = BlazeFaceDetector(settings=DetectorSettings(tiles=True))
-    assert detector._tiles_to_scan(grey, np.zeros((0, 4))) == detector._tiles(*grey.shape[:2])
+    detector = BlazeFaceDetector(settings=DetectorSettings(fine_pass=True))
+    assert detector.fine_region(Pyramid(grey), np.zeros((0, 4))) == (0, 0, grey.shape[1], grey.shape[0])
 
 
 def test_still_faces_unchanged_on_the_test_photos(analyser):
@@ -114,13 +117,13 @@ def test_a_4k_clip_has_one_track_per_face_and_no_face_twice(tmp_path):
 
 def test_the_small_face_of_the_group_photo_is_found_at_4k(analyser):
     """obama_and_biden.jpg at 4K: the girl at the bottom right (dark, looking down) is found only
-    by a tile, never by the full-frame pass; the cheaper tile schedule must still scan her tile."""
+    by the fine pass, never by the full-frame pass; the fine pass must still cover her."""
     image = cv2.resize(load("obama_and_biden.jpg"), (3840, 2160), interpolation=cv2.INTER_LINEAR)
     faces = analyser.faces(image)
     assert len(faces) == 3
     girl = np.array([3096, 1601, 3349, 1854], np.float32)  # her box before the schedule changed
     assert max(box_iou(girl, f.box[None])[0] for f in faces) > 0.8
-    full_pass = BlazeFaceDetector(settings=DetectorSettings(tiles=False)).detect(image)
+    full_pass = BlazeFaceDetector(settings=DetectorSettings(fine_pass=False)).detect(image)
     assert all(box_iou(girl, f.box[None])[0] < 0.3 for f in full_pass)
 
 

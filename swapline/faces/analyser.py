@@ -14,7 +14,7 @@ from swapline.runtime import SessionFactory
 
 @dataclass(frozen=True)
 class AnalyserSettings:
-    detector: DetectorSettings = field(default_factory=lambda: DetectorSettings(tiles=True))
+    detector: DetectorSettings = field(default_factory=lambda: DetectorSettings(fine_pass=True))
     # FaceMesh's face-presence score rejects detector false positives (a watch, a pattern).
     presence_threshold: float = 0.5
 

@@ -3,13 +3,14 @@
 The model sees the image letterboxed into a square; it regresses, for each of a fixed set of
 anchors, a box and 6 keypoints relative to that anchor, plus a score logit. We decode all
 anchors at once with numpy and merge overlapping hits with weighted NMS, as MediaPipe does.
+Stills add a finer pass for small faces: the same model rewritten to take any input size, run
+once over the part of the photo that may hold them.
 """
 
 from __future__ import annotations
 
 import functools
 import math
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import cv2
@@ -27,11 +28,13 @@ class BlazeFaceSpec:
     input_size: int
     # (stride, anchors per feature-map cell); layers with the same stride are merged.
     layers: tuple[tuple[int, int], ...]
+    # The any-size pass's input sides must be multiples of this (the coarsest feature map's step).
+    multiple: int
 
 
 SPECS = {
-    "short": BlazeFaceSpec("face_detection_short_range", 128, ((8, 2), (16, 6))),
-    "full": BlazeFaceSpec("face_detection_full_range", 192, ((4, 1),)),
+    "short": BlazeFaceSpec("face_detection_short_range", 128, ((8, 2), (16, 6)), 16),
+    "full": BlazeFaceSpec("face_detection_full_range", 192, ((4, 1),), 32),
 }
 
 
@@ -39,25 +42,26 @@ SPECS = {
 class DetectorSettings:
     score_threshold: float = 0.5
     nms_iou: float = 0.3
-    # Stills only: also scan overlapping tiles so small faces in big photos are found.
-    tiles: bool = False
+    # Stills only: a second, finer pass over the frame so small faces in big photos are found
+    # (one any-size model run, the photo seen as if cut into square tiles of half its short
+    # side: faces down to ~2.5% of the short side).
+    fine_pass: bool = False
+    # The fine pass runs on this many threads: a still has no other stage to share the cores with.
+    fine_threads: int = 2
     max_faces: int = 16
-    # Tiles are scanned only where skin-coloured pixels are left unexplained by the faces the
-    # full-frame pass found: this share of a tile, at least (colour images only).
-    tile_min_skin: float = 0.001
-    # Tiles run on this many threads (ONNX Runtime releases the GIL): a still has no other stage
-    # to overlap with, so its tiles do. 1: in the calling thread.
-    tile_workers: int = 2
+    # The fine pass covers only the cells (overlapping squares of that tile size) where
+    # skin-coloured pixels are left unexplained by the faces the full-frame pass found: this
+    # share of a cell, at least (colour images only).
+    fine_min_skin: float = 0.001
 
 
 @functools.cache
-def anchor_centers(input_size: int, layers: tuple[tuple[int, int], ...]) -> np.ndarray:
-    """(N, 2) anchor centres in [0, 1], in the model's output order (row, column, anchor)."""
+def anchor_centers(height: int, width: int, layers: tuple[tuple[int, int], ...]) -> np.ndarray:
+    """(N, 2) anchor centres in input pixels, in the model's output order (row, column, anchor)."""
     centers = []
     for stride, per_cell in layers:
-        cells = input_size // stride
-        ys, xs = np.meshgrid(np.arange(cells), np.arange(cells), indexing="ij")
-        grid = np.stack([(xs + 0.5) / cells, (ys + 0.5) / cells], axis=-1).reshape(-1, 1, 2)
+        ys, xs = np.meshgrid(np.arange(height // stride), np.arange(width // stride), indexing="ij")
+        grid = np.stack([(xs + 0.5) * stride, (ys + 0.5) * stride], axis=-1).reshape(-1, 1, 2)
         centers.append(np.repeat(grid, per_cell, axis=1).reshape(-1, 2))
     return np.concatenate(centers).astype(np.float32)
 
@@ -161,65 +165,84 @@ class BlazeFaceDetector:
             raise ValueError(f"detector range must be one of {sorted(SPECS)}, not {range!r}")
         self.range = range
         self.spec = SPECS[range]
-        self.session = (sessions or shared_sessions()).load(builtin_model_path(self.spec.model))
+        self._sessions = sessions or shared_sessions()
+        self.session = self._sessions.load(builtin_model_path(self.spec.model))
         self.input_name = self.session.get_inputs()[0].name
-        self.anchors = anchor_centers(self.spec.input_size, self.spec.layers)
-        self._pool: ThreadPoolExecutor | None = None
+
+    def _decode(
+        self, outputs: list[np.ndarray], height: int, width: int, origin: np.ndarray, per_pixel: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Boxes, keypoints and scores above the threshold from one model run on a (height, width)
+        input, mapped to image pixels: origin + input pixel * per_pixel (both (2,) x, y)."""
+        regressors, logits = sorted(outputs, key=lambda a: a.shape[-1], reverse=True)
+        regressors, logits = regressors[0], logits[0, :, 0]
+        keep = logits > np.log(self.settings.score_threshold / (1 - self.settings.score_threshold))
+        if not np.any(keep):
+            return np.zeros((0, 4), np.float32), np.zeros((0, 6, 2), np.float32), np.zeros((0,), np.float32)
+        raw = regressors[keep]  # input pixels, relative to the anchor's centre
+        centers = anchor_centers(height, width, self.spec.layers)[keep]
+        cxcy = raw[:, 0:2] + centers
+        half = raw[:, 2:4] / 2
+        boxes = np.concatenate([cxcy - half, cxcy + half], axis=1) * np.tile(per_pixel, 2) + np.tile(origin, 2)
+        keypoints = (raw[:, 4:16].reshape(-1, 6, 2) + centers[:, None, :]) * per_pixel + origin
+        scores = 1.0 / (1.0 + np.exp(-np.clip(logits[keep], -100, 100)))
+        return boxes.astype(np.float32), keypoints.astype(np.float32), scores.astype(np.float32)
+
+    @staticmethod
+    def _tensor(small: np.ndarray, height: int, width: int, x: int = 0, y: int = 0) -> np.ndarray:
+        """small (BGR uint8) placed at (x, y) in a (height, width) input scaled to [-1, 1]; the
+        rest stays 0 (mid grey)."""
+        tensor = np.zeros((1, 3, height, width), np.float32)
+        h, w = small.shape[:2]
+        rgb = small[:, :, ::-1].transpose(2, 0, 1).astype(np.float32)
+        tensor[0, :, y : y + h, x : x + w] = rgb * (2.0 / 255.0) - 1.0
+        return tensor
 
     def _run_square(self, image: np.ndarray, factor: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Raw detections for one image (any shape), in that image's pixels times factor (a
-        pyramid level's pixels -> full-size pixels), before NMS. Thread-safe."""
+        """Raw detections for one image (any shape) letterboxed into the model's square, in that
+        image's pixels times factor (a pyramid level's pixels -> full-size pixels), before NMS."""
         size = self.spec.input_size
         h, w = image.shape[:2]
         scale = size / max(h, w)
         nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
         pad_x, pad_y = (size - nw) // 2, (size - nh) // 2
         small = cv2.resize(halve_down_to(image, nw, nh), (nw, nh), interpolation=cv2.INTER_LINEAR)
-        tensor = np.zeros((1, 3, size, size), np.float32)
-        rgb = small[:, :, ::-1].transpose(2, 0, 1).astype(np.float32)
-        tensor[0, :, pad_y : pad_y + nh, pad_x : pad_x + nw] = rgb * (2.0 / 255.0) - 1.0
-        outputs = self.session.run(None, {self.input_name: tensor})
-        regressors, logits = sorted(outputs, key=lambda a: a.shape[-1], reverse=True)
-        regressors, logits = regressors[0], logits[0, :, 0]
-        keep = logits > np.log(self.settings.score_threshold / (1 - self.settings.score_threshold))
-        if not np.any(keep):
-            empty = np.zeros((0,), np.float32)
-            return np.zeros((0, 4), np.float32), np.zeros((0, 6, 2), np.float32), empty
-        raw = regressors[keep] / size
-        centers = self.anchors[keep]
-        cxcy = raw[:, 0:2] + centers
-        half = raw[:, 2:4] / 2
-        boxes = np.concatenate([cxcy - half, cxcy + half], axis=1)
-        keypoints = raw[:, 4:16].reshape(-1, 6, 2) + centers[:, None, :]
-        scores = 1.0 / (1.0 + np.exp(-np.clip(logits[keep], -100, 100)))
-        # undo the letterbox: model unit square -> image pixels
-        offset = np.array([pad_x, pad_y], np.float32) / size
-        boxes = (boxes - np.tile(offset, 2)) * (size * factor / scale)
-        keypoints = (keypoints - offset) * (size * factor / scale)
-        return boxes.astype(np.float32), keypoints.astype(np.float32), scores.astype(np.float32)
+        outputs = self.session.run(None, {self.input_name: self._tensor(small, size, size, pad_x, pad_y)})
+        per_pixel = np.full(2, factor / scale, np.float32)
+        return self._decode(outputs, size, size, -np.array([pad_x, pad_y], np.float32) * per_pixel, per_pixel)
 
-    def _tiles(self, h: int, w: int) -> list[tuple[int, int, int]]:
-        """Overlapping square tiles (x, y, side) covering a large image, for small faces."""
+    def _fine_scale(self, h: int, w: int) -> float:
+        """Full-size pixels per fine-pass input pixel: a square of half the short side (at
+        least twice the model's input) seen at the model's input size; 0 when the frame is
+        small enough for the full-frame pass alone. (Coarser misses real faces: the group
+        photo's faces, ~10 input pixels at this scale, are not found at 3/4 of it.)"""
         side = max(self.spec.input_size * 2, min(h, w) // 2)
-        if max(h, w) <= side * 1.5:
+        return 0.0 if max(h, w) <= side * 1.5 else side / self.spec.input_size
+
+    def _cells(self, h: int, w: int) -> list[tuple[int, int, int]]:
+        """Overlapping squares (x, y, side) of the fine pass's scale covering the frame: the
+        units in which it decides where small faces may be."""
+        fine = self._fine_scale(h, w)
+        if not fine:
             return []
+        side = max(self.spec.input_size * 2, min(h, w) // 2)
         step = side * 2 // 3
         xs = list(range(0, max(1, w - side), step)) + [max(0, w - side)]
         ys = list(range(0, max(1, h - side), step)) + [max(0, h - side)]
         return [(x, y, side) for y in sorted(set(ys)) for x in sorted(set(xs))]
 
-    def _tiles_to_scan(self, image: np.ndarray | Pyramid, found: np.ndarray) -> list[tuple[int, int, int]]:
-        """The tiles worth a pass: those with skin-coloured pixels the full-frame pass's faces
-        (found: (N, 4) boxes) do not explain. A tile of sky, wall or one big face is skipped."""
+    def _cells_to_scan(self, image: np.ndarray | Pyramid, found: np.ndarray) -> list[tuple[int, int, int]]:
+        """The cells worth the fine pass: those with skin-coloured pixels the full-frame pass's
+        faces (found: (N, 4) boxes) do not explain. Sky, wall or one big face is skipped."""
         pyramid = image if isinstance(image, Pyramid) else Pyramid(image)
         h, w = pyramid.levels[0].shape[:2]
-        tiles = self._tiles(h, w)
-        if not tiles:
+        cells = self._cells(h, w)
+        if not cells:
             return []
         small = pyramid.level(pyramid.depth_for(w, h, max(64, w // 16), max(64, h // 16)))
         skin = skin_map(small)
         if skin is None:
-            return tiles
+            return cells
         f = small.shape[1] / w
         for box in found:  # a found face, its neck and hairline: nothing small hides there
             x0, y0, x1, y1 = box
@@ -228,34 +251,51 @@ class BlazeFaceDetector:
             skin[max(0, r[1]) : max(0, r[3]), max(0, r[0]) : max(0, r[2])] = 0
         integral = cv2.integral(skin)
         keep = []
-        for x, y, side in tiles:
+        for x, y, side in cells:
             a0, b0 = int(x * f), int(y * f)
             a1, b1 = min(skin.shape[1], int((x + side) * f)), min(skin.shape[0], int((y + side) * f))
             count = integral[b1, a1] - integral[b0, a1] - integral[b1, a0] + integral[b0, a0]
-            if count >= self.settings.tile_min_skin * max(1, (a1 - a0) * (b1 - b0)):
+            if count >= self.settings.fine_min_skin * max(1, (a1 - a0) * (b1 - b0)):
                 keep.append((x, y, side))
         return keep
 
-    def _run_tile(self, pyramid: Pyramid, tile: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """One tile's raw detections in full-size pixels, cut from the shared pyramid."""
-        x, y, side = tile
-        pixels, ox, oy, f = pyramid.region(x, y, side, side, self.spec.input_size)
-        b, k, s = self._run_square(pixels, f)
-        shift = np.array([ox, oy], np.float32)
-        return b + np.tile(shift, 2), k + shift, s
+    def fine_region(self, pyramid: Pyramid, found: np.ndarray) -> tuple[int, int, int, int] | None:
+        """(x0, y0, x1, y1) in full-size pixels the fine pass covers: the bounding box of the
+        cells worth it; None when there are none."""
+        cells = self._cells_to_scan(pyramid, found)
+        if not cells:
+            return None
+        return (
+            min(x for x, _, _ in cells),
+            min(y for _, y, _ in cells),
+            max(x + side for x, _, side in cells),
+            max(y + side for _, y, side in cells),
+        )
 
-    def _map(self, fn, items: list) -> list:
-        """fn over items, on the tile threads when there are several."""
-        workers = self.settings.tile_workers
-        if workers <= 1 or len(items) <= 1:
-            return [fn(item) for item in items]
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="blazeface-tiles")
-        return list(self._pool.map(fn, items))
+    def _run_fine(
+        self, pyramid: Pyramid, region: tuple[int, int, int, int]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Raw detections of one any-size model run over region at the fine scale, in full-size
+        pixels: the pixels of many overlapping tiles, each read once."""
+        x0, y0, x1, y1 = region
+        h, w = pyramid.levels[0].shape[:2]
+        fine = self._fine_scale(h, w)
+        pixels, ox, oy, f = pyramid.region(x0, y0, x1 - x0, y1 - y0, round(max(x1 - x0, y1 - y0) / fine))
+        nw = max(1, round(pixels.shape[1] * f / fine))
+        nh = max(1, round(pixels.shape[0] * f / fine))
+        small = cv2.resize(halve_down_to(pixels, nw, nh), (nw, nh), interpolation=cv2.INTER_LINEAR)
+        m = self.spec.multiple
+        height, width = -(-nh // m) * m, -(-nw // m) * m
+        path = builtin_model_path(self.spec.model)
+        session = self._sessions.load(path, any_size=True, threads=self.settings.fine_threads)
+        outputs = session.run(None, {self.input_name: self._tensor(small, height, width)})
+        per_pixel = np.array([pixels.shape[1] * f / nw, pixels.shape[0] * f / nh], np.float32)
+        return self._decode(outputs, height, width, np.array([ox, oy], np.float32), per_pixel)
 
     def detect(self, image: np.ndarray) -> list[Face]:
-        """Faces, largest first. With tiles: one full-frame pass, then tiles only where a face
-        too small for that pass may be (see _tiles_to_scan), so the cost follows the content."""
+        """Faces, largest first. With fine_pass: one full-frame pass, then one finer pass over
+        the part of the frame where a face too small for the first may be (see _cells_to_scan),
+        so the cost follows the content."""
         pyramid = Pyramid(image)
         h, w = image.shape[:2]
         size = self.spec.input_size
@@ -263,11 +303,11 @@ class BlazeFaceDetector:
         k = pyramid.depth_for(w, h, max(1, round(w * scale)), max(1, round(h * scale)))
         boxes, keypoints, scores = self._run_square(pyramid.level(k), float(2**k))
         parts = [(boxes, keypoints, scores)]
-        if self.settings.tiles:
-            tiles = self._tiles_to_scan(pyramid, boxes)
-            for b, kp, s in self._map(lambda tile: self._run_tile(pyramid, tile), tiles):
-                keep = _not_inside(b, boxes, self.settings.nms_iou)
-                parts.append((b[keep], kp[keep], s[keep]))
+        region = self.fine_region(pyramid, boxes) if self.settings.fine_pass else None
+        if region is not None:
+            b, kp, s = self._run_fine(pyramid, region)
+            keep = _new_faces(b, boxes, self.settings.nms_iou)
+            parts.append((b[keep], kp[keep], s[keep]))
         boxes = np.concatenate([p[0] for p in parts])
         keypoints = np.concatenate([p[1] for p in parts])
         scores = np.concatenate([p[2] for p in parts])
@@ -279,13 +319,14 @@ class BlazeFaceDetector:
         return faces[: self.settings.max_faces]
 
 
-def _not_inside(boxes: np.ndarray, found: np.ndarray, nms_iou: float) -> np.ndarray:
-    """Mask of tile boxes that are not a part of a face the full-frame pass found: a tile that
-    cuts a big face sees an eye and a nose as a small face, which would not merge with it (IoU
-    below nms_iou) and would be landmarked and swapped as a second face."""
+def _new_faces(boxes: np.ndarray, found: np.ndarray, nms_iou: float) -> np.ndarray:
+    """Mask of fine-pass boxes that are faces the full-frame pass did not find. A face it found
+    keeps its box from that pass; and at the finer scale an eye and a nose of a big face can read
+    as a small face inside it, which would not merge with it (IoU below nms_iou) and would be
+    landmarked and swapped as a second face."""
     keep = np.ones(len(boxes), bool)
     if len(found) == 0:
         return keep
     for i, box in enumerate(boxes):
-        keep[i] = not np.any(overlap_of_smaller(box, found) > 0.5) or np.any(box_iou(box, found) > nms_iou)
+        keep[i] = not np.any(overlap_of_smaller(box, found) > 0.5) and not np.any(box_iou(box, found) > nms_iou)
     return keep

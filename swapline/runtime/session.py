@@ -21,9 +21,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import onnx
 import onnxruntime as ort
 
 from swapline.errors import SwaplineError
+from swapline.runtime.any_size import any_input_size
 
 log = logging.getLogger("swapline.runtime")
 
@@ -136,7 +138,8 @@ class SessionFactory:
         tensorrt_ok: bool | None = None,
     ) -> None:
         self.settings = settings or RuntimeSettings()
-        self._sessions: dict[tuple[str, bool], ort.InferenceSession] = {}  # (file, NHWC)
+        # (file, NHWC, any size, threads)
+        self._sessions: dict[tuple[str, bool, bool, int | None], ort.InferenceSession] = {}
         self._lock = threading.Lock()
         self._available, self._tensorrt_ok = available, tensorrt_ok
         self._providers: list | None = None
@@ -158,14 +161,14 @@ class SessionFactory:
         """Float16 model variants are preferred: a GPU provider, and the setting on."""
         return self.settings.prefer_fp16 and self.gpu
 
-    def _options(self) -> ort.SessionOptions:
+    def _options(self, threads: int | None = None) -> ort.SessionOptions:
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.intra_op_num_threads = max(0, self.settings.intra_op_threads)
+        options.intra_op_num_threads = max(0, self.settings.intra_op_threads if threads is None else threads)
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
-        spin = "1" if self.settings.allow_spinning else "0"
+        spin = "1" if self.settings.allow_spinning or threads is not None else "0"
         options.add_session_config_entry("session.intra_op.allow_spinning", spin)
         options.add_session_config_entry("session.inter_op.allow_spinning", spin)
         for key, value in self.settings.extra_options:
@@ -181,16 +184,22 @@ class SessionFactory:
             providers = [(p[0], {**p[1], "prefer_nhwc": "1"}) if p[0] == CUDA else p for p in providers]
         return providers
 
-    def load(self, path: Path | str, nhwc: bool = False) -> ort.InferenceSession:
+    def load(
+        self, path: Path | str, nhwc: bool = False, any_size: bool = False, threads: int | None = None
+    ) -> ort.InferenceSession:
         """The session for this model file, created on first use.
 
         nhwc: a convolution-heavy model (a generator) that runs faster in NHWC on CUDA, where the
         settings allow it (cuda_nhwc); elsewhere the option changes nothing.
+        any_size: a fixed-size convolutional model rewritten to take any input height and width
+        (see any_size.py); a session of its own beside the fixed-size one.
+        threads: intra-op threads for this session instead of the settings', spinning between
+        operators (a still's one big pass, which has no other stage to share the cores with).
         """
         file = str(Path(path).resolve())
         nhwc = nhwc and self.settings.cuda_nhwc and CUDA in provider_names(self.providers)
         providers = self._provider_list(nhwc)
-        key = (file, nhwc)
+        key = (file, nhwc, any_size, threads)
         with self._lock:
             session = self._sessions.get(key)
             if session is not None:
@@ -198,7 +207,8 @@ class SessionFactory:
             if not Path(file).is_file():
                 raise SwaplineError(f"{path}: model file not found")
             try:
-                session = ort.InferenceSession(file, self._options(), providers=providers)
+                model = any_input_size(onnx.load(file)).SerializeToString() if any_size else file
+                session = ort.InferenceSession(model, self._options(threads), providers=providers)
             except Exception as exc:  # onnxruntime raises several unrelated types
                 first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
                 raise SwaplineError(f"{path}: not a loadable ONNX model ({first})") from exc

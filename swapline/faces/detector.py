@@ -216,8 +216,11 @@ class BlazeFaceDetector:
         least twice the model's input) seen at the model's input size; 0 when the frame is
         small enough for the full-frame pass alone. (Coarser misses real faces: the group
         photo's faces, ~10 input pixels at this scale, are not found at 3/4 of it.)"""
-        side = max(self.spec.input_size * 2, min(h, w) // 2)
+        side = self._cell_side(h, w)
         return 0.0 if max(h, w) <= side * 1.5 else side / self.spec.input_size
+
+    def _cell_side(self, h: int, w: int) -> int:
+        return max(self.spec.input_size * 2, min(h, w) // 2)
 
     def _cells(self, h: int, w: int) -> list[tuple[int, int, int]]:
         """Overlapping squares (x, y, side) of the fine pass's scale covering the frame: the
@@ -225,7 +228,7 @@ class BlazeFaceDetector:
         fine = self._fine_scale(h, w)
         if not fine:
             return []
-        side = max(self.spec.input_size * 2, min(h, w) // 2)
+        side = self._cell_side(h, w)
         step = side * 2 // 3
         xs = list(range(0, max(1, w - side), step)) + [max(0, w - side)]
         ys = list(range(0, max(1, h - side), step)) + [max(0, h - side)]
@@ -306,7 +309,10 @@ class BlazeFaceDetector:
         region = self.fine_region(pyramid, boxes) if self.settings.fine_pass else None
         if region is not None:
             b, kp, s = self._run_fine(pyramid, region)
-            keep = _new_faces(b, boxes, self.settings.nms_iou)
+            # faces a cell sees whole, as the tiles this pass replaced did; a bigger one is the
+            # full-frame pass's, whose box the finer pass's would only blur
+            small = (b[:, 2] - b[:, 0]) <= 0.6 * self._cell_side(h, w)
+            keep = small & _not_inside(b, boxes, self.settings.nms_iou)
             parts.append((b[keep], kp[keep], s[keep]))
         boxes = np.concatenate([p[0] for p in parts])
         keypoints = np.concatenate([p[1] for p in parts])
@@ -319,14 +325,14 @@ class BlazeFaceDetector:
         return faces[: self.settings.max_faces]
 
 
-def _new_faces(boxes: np.ndarray, found: np.ndarray, nms_iou: float) -> np.ndarray:
-    """Mask of fine-pass boxes that are faces the full-frame pass did not find. A face it found
-    keeps its box from that pass; and at the finer scale an eye and a nose of a big face can read
-    as a small face inside it, which would not merge with it (IoU below nms_iou) and would be
-    landmarked and swapped as a second face."""
+def _not_inside(boxes: np.ndarray, found: np.ndarray, nms_iou: float) -> np.ndarray:
+    """Mask of fine-pass boxes that are not a part of a face the full-frame pass found: at the
+    finer scale an eye and a nose of a big face can read as a small face, which would not merge
+    with it (IoU below nms_iou) and would be landmarked and swapped as a second face. A box of
+    the same face (IoU above nms_iou) stays: NMS averages the two passes' boxes."""
     keep = np.ones(len(boxes), bool)
     if len(found) == 0:
         return keep
     for i, box in enumerate(boxes):
-        keep[i] = not np.any(overlap_of_smaller(box, found) > 0.5) and not np.any(box_iou(box, found) > nms_iou)
+        keep[i] = not np.any(overlap_of_smaller(box, found) > 0.5) or np.any(box_iou(box, found) > nms_iou)
     return keep

@@ -45,7 +45,7 @@ from swapline.io.images import FORMATS
 from swapline.session import SwapSession
 from swapline.settings import SwapSettings
 from swapline.swap.mesh_swapper import ABLATION_STEPS
-from swapline.swap.shape import ShapeSettings, eye_openings, mouth_opening, relative_pose_degrees
+from swapline.swap.shape import eye_openings, mouth_opening, relative_pose_degrees
 from swapline.swap.skin import feature_mask
 from swapline.trust.watermark import Payload
 
@@ -329,7 +329,7 @@ def _measure_pairs(
         moved = 0.0
         swapper = session.settings.swapper
         if getattr(registered, "shape", None) is not None and swapper.identity_shape:
-            offsets = registered.shape.offsets(target_lm, ShapeSettings(swapper.shape_strength, swapper.shape_outline))
+            offsets = registered.shape.offsets(target_lm, swapper.shape_settings())
             moved = float(np.linalg.norm(offsets, axis=1).mean() / iod)
         tone_de, tone_change = tone_seam(output, target.pixels, target.face)
         report.pairs.append(

@@ -7,6 +7,9 @@ processed in turn, as tools without frame dropping do. Both are reported side by
 The split run also keeps a sample of frames as they reach the compose stage; after the run the
 same frames are composed again with nothing else running, so the cost the pipeline adds to
 compose (contention for the cores, the GIL, caches) shows as a ratio of like for like.
+
+Opt-in (`traces`): a FrameTrace per layout, every frame's timeline (due, released by the source,
+each stage's start and end and thread, delivered), to find what the slowest frames waited on.
 """
 
 from __future__ import annotations
@@ -54,13 +57,99 @@ class WindowedLatency:
 
 
 class WindowedNullSink(NullSink):
-    def __init__(self, windows: WindowedLatency):
+    def __init__(self, windows: WindowedLatency, trace: FrameTrace | None = None):
         self.windows = windows
+        self.trace = trace
 
     def write(self, frame, stats) -> bool:
         now = time.monotonic()
         self.windows.add(now, (now - frame.captured_at) * 1000.0)
+        if self.trace is not None:
+            self.trace.delivered(frame, now)
         return True
+
+
+@dataclass
+class FrameTrace:
+    """Every frame's timeline in one layout's run (time.monotonic() seconds), kept only when asked:
+    percentiles say how slow the tail is, this says what a slow frame was waiting on. `released`:
+    when the source handed frame seq over (its capture time is when it was due); `spans`: (seq,
+    stage, thread id, start, end, thread CPU ms, run-queue ms or None) per stage call; `done`:
+    seq -> (delivered, stage timings)."""
+
+    released: list[float] = field(default_factory=list)
+    spans: list[tuple[int, str, int, float, float, float, float | None]] = field(default_factory=list)
+    done: dict[int, tuple[float, dict[str, float]]] = field(default_factory=dict)
+    due: dict[int, float] = field(default_factory=dict)
+
+    def delivered(self, frame: Frame, at: float) -> None:
+        self.due[frame.seq] = frame.captured_at
+        self.done[frame.seq] = (at, dict(frame.timings))
+
+    def rows(self) -> list[dict]:
+        """One row per delivered frame, times in ms from the first frame's due time."""
+        if not self.done:
+            return []
+        zero = min(self.due.values())
+        spans: dict[int, dict[str, list[float]]] = {}
+        for seq, stage, thread, start, end, cpu, runq in self.spans:
+            spans.setdefault(seq, {})[stage] = {
+                "start_ms": round((start - zero) * 1000, 3),
+                "end_ms": round((end - zero) * 1000, 3),
+                "cpu_ms": round(cpu, 3),
+                "runq_ms": None if runq is None else round(runq, 3),
+                "thread": thread,
+            }
+        rows = []
+        for seq in sorted(self.done):
+            at, timings = self.done[seq]
+            due = self.due[seq]
+            released = self.released[seq] if seq < len(self.released) else None
+            rows.append(
+                {
+                    "seq": seq,
+                    "due_ms": round((due - zero) * 1000, 3),
+                    "released_late_ms": None if released is None else round((released - due) * 1000, 3),
+                    "latency_ms": round((at - due) * 1000, 3),
+                    "stages": spans.get(seq, {}),
+                    "timings": {k: round(v, 3) for k, v in timings.items()},
+                }
+            )
+        return rows
+
+
+class TracedSource:
+    """A source that notes when each frame was handed over (the n-th read is frame seq n)."""
+
+    def __init__(self, inner: VideoFileSource, trace: FrameTrace):
+        self.inner, self.trace = inner, trace
+
+    def read(self):
+        item = self.inner.read()
+        if item is not None:
+            self.trace.released.append(time.monotonic())
+        return item
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class TracedStage:
+    """A stage that notes when it started and ended each frame, on which thread, and the thread's CPU
+    and run-queue time meanwhile (wall far above CPU: it waited, for the GIL, the GPU or a lock)."""
+
+    def __init__(self, inner, trace: FrameTrace):
+        self.inner, self.trace, self.name = inner, trace, inner.name
+
+    def process(self, frame: Frame) -> Frame:
+        cpu, runq = _thread_clock()
+        start = time.monotonic()
+        result = self.inner.process(frame)
+        end = time.monotonic()
+        cpu_end, runq_end = _thread_clock()
+        waited = None if runq is None or runq_end is None else runq_end - runq
+        self.trace.spans.append((frame.seq, self.name, threading.get_native_id(), start, end, cpu_end - cpu, waited))
+        return result
 
 
 def _thread_clock() -> tuple[float, float | None]:
@@ -203,7 +292,9 @@ def run_compose_gap(
 RUN_KEYS = ("frames_in", "frames_out", "dropped", "drop_rate", "output_fps", "latency_ms", "stages_ms")
 
 
-def _serial(frames: VideoFileSource, stages: list, seconds: float, windows: WindowedLatency) -> LiveStats:
+def _serial(
+    frames, stages: list, seconds: float, windows: WindowedLatency, trace: FrameTrace | None = None
+) -> LiveStats:
     """Every frame processed in turn: the camera buffer queues frames while we work."""
     stats = LiveStats()
     buffer: queue.Queue = queue.Queue()
@@ -238,6 +329,8 @@ def _serial(frames: VideoFileSource, stages: list, seconds: float, windows: Wind
         windows.add(done, (done - frame.captured_at) * 1000.0)
         stats.stages.add(frame.timings)
         stats.frames_out += 1
+        if trace is not None:
+            trace.delivered(frame, done)
     stop.set()
     thread.join(timeout=2.0)
     stats.finished_at = time.monotonic()
@@ -258,9 +351,11 @@ def run_latency(
     settings: SwapSettings | None = None,
     on_progress: ProgressCallback = no_progress,
     gap_rounds: int = 3,
+    traces: dict[str, FrameTrace] | None = None,
 ) -> dict:
     """Each layout for `seconds`; with the split layout also the compose gap (see run_compose_gap),
-    `gap_rounds` rounds of 4 s (0: none)."""
+    `gap_rounds` rounds of 4 s (0: none). `traces`: a dict to fill with each layout's FrameTrace
+    (the report stays the same)."""
     settings = settings or SwapSettings(models=ModelChoices(detector="short"))
     session = SwapSession(settings)
     registered = session.register_source(read_image(source).pixels, str(source))
@@ -274,11 +369,16 @@ def run_latency(
         options = replace(base, split_stages=(layout == "split"))
         stages = build_stages(session, registered, options)
         frames = VideoFileSource(video, fps=fps, loop=True)
+        trace = None
+        if traces is not None:
+            trace = traces[layout] = FrameTrace()
+            frames, stages = TracedSource(frames, trace), [TracedStage(stage, trace) for stage in stages]
         windows = WindowedLatency(window_s)
         if layout == "serial":
-            stats = _serial(frames, stages, seconds, windows)
+            stats = _serial(frames, stages, seconds, windows, trace)
         else:
-            stats = LivePipeline(frames, stages, WindowedNullSink(windows), options).run(duration_s=seconds)
+            sink = WindowedNullSink(windows, trace)
+            stats = LivePipeline(frames, stages, sink, options).run(duration_s=seconds)
         summary = stats.summary()
         results[layout] = {key: summary[key] for key in RUN_KEYS}
         results[layout]["p99_ms_by_window"] = windows.p99s()

@@ -99,7 +99,7 @@ def test_the_any_size_model_is_the_model_at_its_own_size(detector_range):
     size = detector.spec.input_size
     image = load("obama_and_biden.jpg")
     tensor = detector._tensor(cv2.resize(image, (size, size)), size, size)
-    any_size = detector._sessions.load(builtin_model_path(detector.spec.model), any_size=True)
+    any_size = detector._sessions.load(builtin_model_path(f"{detector.spec.model}_any_size"))
     for fixed, rewritten in zip(
         detector.session.run(None, {detector.input_name: tensor}),
         any_size.run(None, {detector.input_name: tensor}),
@@ -110,6 +110,13 @@ def test_the_any_size_model_is_the_model_at_its_own_size(detector_range):
     found = (boxes[:, :2] + boxes[:, 2:]) / 2
     for expected in (BIDEN_CENTER, OBAMA_CENTER):
         assert np.min(np.linalg.norm(found - expected, axis=1)) < 30, (expected, found)
+
+
+def test_the_committed_any_size_models_are_the_rewrite_of_the_shipped_ones():
+    from tools.make_any_size_models import DETECTORS, any_size_bytes
+
+    for name in DETECTORS:
+        assert builtin_model_path(f"{name}_any_size").read_bytes() == any_size_bytes(name), name
 
 
 def test_the_fine_pass_finds_the_same_faces_on_one_thread_or_two():

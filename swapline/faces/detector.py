@@ -289,8 +289,8 @@ class BlazeFaceDetector:
         small = cv2.resize(halve_down_to(pixels, nw, nh), (nw, nh), interpolation=cv2.INTER_LINEAR)
         m = self.spec.multiple
         height, width = -(-nh // m) * m, -(-nw // m) * m
-        path = builtin_model_path(self.spec.model)
-        session = self._sessions.load(path, any_size=True, threads=self.settings.fine_threads)
+        path = builtin_model_path(f"{self.spec.model}_any_size")
+        session = self._sessions.load(path, threads=self.settings.fine_threads)
         outputs = session.run(None, {self.input_name: self._tensor(small, height, width)})
         per_pixel = np.array([pixels.shape[1] * f / nw, pixels.shape[0] * f / nh], np.float32)
         return self._decode(outputs, height, width, np.array([ox, oy], np.float32), per_pixel)

@@ -10,6 +10,9 @@ BUILTIN_MODELS = {
     "face_detection_short_range": "BlazeFace short range (faces within ~2 m), 128x128 input",
     "face_detection_full_range": "BlazeFace full range (faces within ~5 m), 192x192 input",
     "face_landmark": "FaceMesh, 468 landmarks and face presence, 192x192 input",
+    # the same detectors rewritten to take any input size (tools/make_any_size_models.py)
+    "face_detection_short_range_any_size": "BlazeFace short range, any input size (multiples of 16)",
+    "face_detection_full_range_any_size": "BlazeFace full range, any input size (multiples of 32)",
 }
 
 

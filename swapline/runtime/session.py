@@ -21,11 +21,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import onnx
 import onnxruntime as ort
 
 from swapline.errors import SwaplineError
-from swapline.runtime.any_size import any_input_size
 
 log = logging.getLogger("swapline.runtime")
 
@@ -138,8 +136,7 @@ class SessionFactory:
         tensorrt_ok: bool | None = None,
     ) -> None:
         self.settings = settings or RuntimeSettings()
-        # (file, NHWC, any size, threads)
-        self._sessions: dict[tuple[str, bool, bool, int | None], ort.InferenceSession] = {}
+        self._sessions: dict[tuple[str, bool, int | None], ort.InferenceSession] = {}  # (file, NHWC, threads)
         self._lock = threading.Lock()
         self._available, self._tensorrt_ok = available, tensorrt_ok
         self._providers: list | None = None
@@ -184,22 +181,18 @@ class SessionFactory:
             providers = [(p[0], {**p[1], "prefer_nhwc": "1"}) if p[0] == CUDA else p for p in providers]
         return providers
 
-    def load(
-        self, path: Path | str, nhwc: bool = False, any_size: bool = False, threads: int | None = None
-    ) -> ort.InferenceSession:
+    def load(self, path: Path | str, nhwc: bool = False, threads: int | None = None) -> ort.InferenceSession:
         """The session for this model file, created on first use.
 
         nhwc: a convolution-heavy model (a generator) that runs faster in NHWC on CUDA, where the
         settings allow it (cuda_nhwc); elsewhere the option changes nothing.
-        any_size: a fixed-size convolutional model rewritten to take any input height and width
-        (see any_size.py); a session of its own beside the fixed-size one.
         threads: intra-op threads for this session instead of the settings', spinning between
         operators (a still's one big pass, which has no other stage to share the cores with).
         """
         file = str(Path(path).resolve())
         nhwc = nhwc and self.settings.cuda_nhwc and CUDA in provider_names(self.providers)
         providers = self._provider_list(nhwc)
-        key = (file, nhwc, any_size, threads)
+        key = (file, nhwc, threads)
         with self._lock:
             session = self._sessions.get(key)
             if session is not None:
@@ -207,8 +200,7 @@ class SessionFactory:
             if not Path(file).is_file():
                 raise SwaplineError(f"{path}: model file not found")
             try:
-                model = any_input_size(onnx.load(file)).SerializeToString() if any_size else file
-                session = ort.InferenceSession(model, self._options(threads), providers=providers)
+                session = ort.InferenceSession(file, self._options(threads), providers=providers)
             except Exception as exc:  # onnxruntime raises several unrelated types
                 first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
                 raise SwaplineError(f"{path}: not a loadable ONNX model ({first})") from exc

@@ -1,11 +1,18 @@
-"""A fixed-size convolutional model rewritten to take any input height and width.
+"""Write the any-input-size twins of the built-in BlazeFace models (swapline/models/*_any_size.onnx).
 
 MediaPipe's converted detectors declare one input size (192 x 192, 128 x 128), but their graphs are
 convolutions, element-wise ops, upsamplings and reshapes to (1, -1, k): only the declared shapes
 and the upsamplings' constant output sizes pin the size. With those replaced (symbolic height and
-width; each Resize's sizes turned into the equivalent scales), one pass covers a whole frame at a
-chosen resolution instead of many overlapping square tiles. At the declared size the rewritten
-model gives the same outputs as the original.
+width; each Resize's sizes turned into the equivalent scales), one pass covers a whole photo at a
+chosen resolution instead of many overlapping square tiles (the stills' fine pass). At the
+declared size the rewritten model gives the shipped model's outputs.
+
+Run once by a developer after the detectors change, never at run time (a job would otherwise
+import onnx, ~12 MB a process, to rewrite them):
+
+    python tools/make_any_size_models.py
+
+tests/test_detection.py checks that the committed files are exactly what this writes.
 """
 
 from __future__ import annotations
@@ -13,6 +20,10 @@ from __future__ import annotations
 import numpy as np
 import onnx
 from onnx import numpy_helper, shape_inference
+
+from swapline.models import builtin_model_path
+
+DETECTORS = ("face_detection_short_range", "face_detection_full_range")
 
 
 def any_input_size(model: onnx.ModelProto) -> onnx.ModelProto:
@@ -50,3 +61,18 @@ def any_input_size(model: onnx.ModelProto) -> onnx.ModelProto:
     del graph.initializer[:]
     graph.initializer.extend(kept)
     return out
+
+
+def any_size_bytes(name: str) -> bytes:
+    return any_input_size(onnx.load(builtin_model_path(name))).SerializeToString()
+
+
+def main() -> None:
+    for name in DETECTORS:
+        path = builtin_model_path(f"{name}_any_size")
+        path.write_bytes(any_size_bytes(name))
+        print(f"wrote {path} ({path.stat().st_size} bytes)")
+
+
+if __name__ == "__main__":
+    main()

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from swapline.bench.report import make_table
-from swapline.bench.speed import make_frame
+from swapline.bench.speed import landmark_box, make_frame
 from swapline.bench.standin import generator_flops, to_fp16, write_standin_arcface, write_standin_generator
 from swapline.io import read_image
 from swapline.runtime import RuntimeSettings, SessionFactory
@@ -62,7 +62,7 @@ def run_neural_bench(
         registered = session.register_source(source_image, str(source))
         register_ms = (time.perf_counter() - start) * 1000.0
         target_image = read_image(target).pixels
-        frame = make_frame(target_image, session.find_faces(target_image)[0].box)
+        frame = make_frame(target_image, landmark_box(session.find_faces(target_image)[0]))
         stream = session.stream()
         samples: dict[str, list[float]] = {}
         for index in range(frames):

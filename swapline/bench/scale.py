@@ -27,7 +27,7 @@ import numpy as np
 
 from swapline.bench.clips import make_clip, many_face_frames, write_clip
 from swapline.bench.report import ProgressCallback, make_table, no_progress
-from swapline.bench.speed import make_frame
+from swapline.bench.speed import landmark_box, make_frame
 from swapline.errors import SwaplineError
 from swapline.faces import BlazeFaceDetector, FaceAnalyser, FaceMeshLandmarker
 from swapline.faces.detector import DetectorSettings, Pyramid
@@ -57,7 +57,7 @@ def _swap_rows(source: np.ndarray, target: np.ndarray, sizes, repeats: int) -> l
     rows = []
     for face_px in sizes:
         size = (max(640, round(face_px * 2.2) // 2 * 2), max(480, round(face_px * 1.8) // 2 * 2))
-        frame = make_frame(target, target_faces[0].box, face_px, size)
+        frame = make_frame(target, landmark_box(target_faces[0]), face_px, size)
         faces = analyser.faces(frame)
         if not faces:
             continue

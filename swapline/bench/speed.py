@@ -11,11 +11,19 @@ import numpy as np
 from swapline.bench.report import ProgressCallback, make_table, no_progress
 from swapline.errors import SwaplineError
 from swapline.faces import BlazeFaceDetector, FaceMeshLandmarker
+from swapline.faces.face import Face
 from swapline.faces.landmarks import roi_from_landmarks
 from swapline.io import read_image
 from swapline.session import SwapSession
 from swapline.swap import MeshSwapper
 from swapline.trust import LabelStamp
+
+
+def landmark_box(face: Face) -> np.ndarray:
+    """(x0, y0, x1, y1) of the face's landmarks: the width the benches report as "face px", which
+    (unlike the detector's box) does not move when detection changes."""
+    xy = face.landmarks[:, :2]
+    return np.concatenate([xy.min(axis=0), xy.max(axis=0)])
 
 
 def make_frame(image: np.ndarray, face_box: np.ndarray, face_px: int = 200, size=(640, 480)) -> np.ndarray:
@@ -45,7 +53,7 @@ def run_speed(
     target_faces = session.find_faces(target_image)
     if not target_faces:
         raise SwaplineError(f"{target}: no face found in the target image")
-    frame = make_frame(target_image, target_faces[0].box, face_px)
+    frame = make_frame(target_image, landmark_box(target_faces[0]), face_px)
     detectors = {r: BlazeFaceDetector(r) for r in ("short", "full")}
     landmarker = FaceMeshLandmarker()
     faces = detectors["full"].detect(frame)

@@ -134,7 +134,13 @@ def test_a_second_job_on_the_same_output_is_refused(clip, tmp_path):
     out = tmp_path / "out.mp4"
     first = cli(*swap_args(clip, out))
     wait_for_segments(tmp_path / ".out.mp4.swapline-parts", 1, first)
-    code, _, err = finish(cli(*swap_args(clip, out), "--crf", "30"))  # other settings: would wipe the work
+    # the first job held still while the second starts: on a busy machine it could otherwise
+    # finish (and let go of the output) before the second job's start-up is done
+    first.send_signal(signal.SIGSTOP)
+    try:
+        code, _, err = finish(cli(*swap_args(clip, out), "--crf", "30"))  # other settings: would wipe the work
+    finally:
+        first.send_signal(signal.SIGCONT)
     assert code == 1 and one_line(err) == f"swapline: error: {out}: another swapline job is writing this output"
     code, _, err = finish(first)
     assert code == 0, err

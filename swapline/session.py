@@ -127,13 +127,17 @@ class SwapSession:
         """The faces of a still to swap (all, largest or the reference person)."""
         return self.selector().select(image, faces)
 
-    def stream(self) -> FaceStream:
-        """Faces over time for one video or camera feed; the models are shared, the state is not."""
+    def stream(self, live: bool = False) -> FaceStream:
+        """Faces over time for one video or camera feed; the models are shared, the state is not.
+        live: the periodic look for new faces runs aside (TrackerSettings.detect_aside), so no
+        frame waits for it; a file's frames stay a function of the frames before them."""
         s = self.settings
         tracker = FaceTracker(
             self.detector,
             self.landmarker,
-            TrackerSettings(max_faces=s.faces.max_faces or s.detector.max_faces, max_misses=s.faces.hold_frames),
+            TrackerSettings(
+                max_faces=s.faces.max_faces or s.detector.max_faces, max_misses=s.faces.hold_frames, detect_aside=live
+            ),
             self._face_workers,
         )
         return FaceStream(

@@ -4,6 +4,7 @@ Frames come from real photos (a grid of copies of one face, as `bench scale` mak
 through the real models and the real encoder. No timing asserts.
 """
 
+import threading
 from dataclasses import replace
 from types import SimpleNamespace
 
@@ -153,3 +154,36 @@ def test_the_thread_count_does_not_change_the_work_folder_key():
 
     assert key(1) == key(4) == key(None)
     assert key(1, crf=28) != key(1)
+
+
+class _ThreadNoting:
+    """The real detector, noting on which thread each detection ran."""
+
+    def __init__(self, detector):
+        self.detector, self.threads = detector, []
+
+    def detect(self, image):
+        self.threads.append(threading.current_thread().name)
+        return self.detector.detect(image)
+
+
+def test_new_faces_are_found_aside_while_tracked_frames_never_wait(crowd):
+    """Live (detect_aside): with a face tracked, the periodic look for more runs on its own thread
+    and the faces it finds join on a later frame; with nothing tracked it runs on the frame's."""
+    frame = crowd[0]
+    one = frame.copy()
+    found = BlazeFaceDetector("full").detect(frame)
+    keep = max(found, key=lambda f: f.box[0] + f.box[1])  # one face; the others painted out
+    x0, y0, x1, y1 = footprint(keep, 0.4).astype(int)
+    one[:] = 0
+    one[max(0, y0) : y1, max(0, x0) : x1] = frame[max(0, y0) : y1, max(0, x0) : x1]
+    detector = _ThreadNoting(BlazeFaceDetector("full"))
+    settings = TrackerSettings(max_faces=16, redetect_interval=2, detect_aside=True)
+    tracker = FaceTracker(detector, FaceMeshLandmarker(), settings)
+    caller = threading.current_thread().name
+    assert len(tracker.update(one)) == 1 and detector.threads == [caller]  # nothing tracked: now
+    assert len(tracker.update(frame)) == 1  # the crowd arrives; not looked for yet
+    assert len(tracker.update(frame)) == 1  # looked for aside; this frame did not wait
+    tracker.wait_aside()
+    assert len(tracker.update(frame)) == len(found) == 8  # joined on the next frame
+    assert detector.threads[1:] and all(name.startswith("detect-aside") for name in detector.threads[1:])

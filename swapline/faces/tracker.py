@@ -6,7 +6,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -136,6 +136,11 @@ class TrackerSettings:
     # A track whose face is missed keeps its place (and id) this many frames: a detection that
     # finds the face there again continues the same track instead of starting a new one.
     max_misses: int = 2
+    # With faces already tracked, the periodic look for more runs on a thread of its own (on a
+    # copy of the frame) and what it finds joins on a later frame: a frame that has its faces
+    # never waits for the detector (live: those frames made the latency tail). Off: every
+    # frame's result follows from the frames before it alone (files, tests).
+    detect_aside: bool = False
 
 
 @dataclass
@@ -171,11 +176,27 @@ class FaceTracker:
         self._fresh = True
         self.detections_run = 0
         self.light = False  # thermal light mode: look for new faces 4x less often
+        self._aside: ThreadPoolExecutor | None = None
+        self._pending: Future | None = None  # the detection running aside, if any
 
     def reset(self) -> None:
         """Forget every track (a new shot or a new segment); ids keep counting up."""
         self.tracks = []
         self._fresh = True
+        self._pending = None  # found on the old shot: not wanted
+
+    def wait_aside(self, timeout: float | None = None) -> None:
+        """Until the detection running aside (if any) is done: its faces join at the next update."""
+        pending = self._pending
+        if pending is not None:
+            wait([pending], timeout)
+
+    def _detect_aside(self, frame: np.ndarray) -> None:
+        if self._pending is not None:
+            return  # one at a time: the next look starts when this one has joined
+        if self._aside is None:
+            self._aside = ThreadPoolExecutor(max_workers=1, thread_name_prefix="detect-aside")
+        self._pending = self._aside.submit(self.detector.detect, frame.copy())
 
     def _measure(self, frame: np.ndarray, roi: Roi) -> Face | None:
         landmarks, presence = self.landmarker.run(frame, roi)
@@ -222,11 +243,19 @@ class FaceTracker:
             kept.append(track)
         self.tracks = kept
         self._since_detection += 1
+        if found and self._pending is not None and self._pending.done():
+            detected, self._pending = self._pending.result(), None
+            self._add_detected(frame, detected, found)  # landmarked on this frame, where they are now
         wants_more = len(found) < self.settings.max_faces
         interval = self.settings.redetect_interval * (4 if self.light else 1)
-        if not found or (wants_more and self._since_detection >= interval):
+        if found and wants_more and self._since_detection >= interval and self.settings.detect_aside:
             self._since_detection = 0
             self.detections_run += 1
+            self._detect_aside(frame)
+        elif not found or (wants_more and self._since_detection >= interval):
+            self._since_detection = 0
+            self.detections_run += 1
+            self._pending = None  # nothing to follow: look now, on this frame
             detect_start = time.perf_counter()
             detected = self.detector.detect(frame)
             if timings is not None:

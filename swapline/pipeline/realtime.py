@@ -14,7 +14,7 @@ from swapline.trust.liveness import LivenessCheck, LivenessStage
 def build_stages(session: SwapSession, registered, options: LiveOptions, sensor=read_cpu_temperature) -> list:
     """The processing stages for one run; each run gets its own face stream."""
     governor = ThermalGovernor(options.thermal, sensor)
-    track = TrackStage(session.stream(), AdaptiveRate(options.rate), governor)
+    track = TrackStage(session.stream(live=True), AdaptiveRate(options.rate), governor)
     if options.liveness is not None:  # no swap until the person in front of the camera proves alive
         track = LivenessStage(track, LivenessCheck(options.liveness))
     compose = ComposeStage(session, registered, governor)

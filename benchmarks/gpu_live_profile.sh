@@ -13,6 +13,8 @@
 #   split_no_loop    a clip longer than the run (no reopen)     split_again      split once more (run to run)
 #   split_pyspy      split while py-spy samples every thread (--native --idle, 200 Hz): pyspy_raw.txt
 #   split_pyspy_gil  split while py-spy samples only the GIL holder: pyspy_gil_raw.txt
+#   split_inline     split with the periodic re-detection on the frame's thread (on a GPU, live
+#                    streams detect aside since run 5: this is the layout run 5 measured)
 # Writes: env.txt, trace_<variant>.json (report + per-frame rows + GC pauses), summary.json/.txt (the
 # worst 2% of frames of each variant, where their time went), pyspy_*_top.txt (top 30 frames).
 # GPU machines: see the notes at the top of benchmarks/gpu.sh (onnxruntime-gpu and PyAV travel in chunks).
@@ -263,6 +265,9 @@ class GcLog:
             self._start = None
 
 
+from swapline.session import SwapSession  # noqa: E402
+
+_stream = SwapSession.stream
 settings = SwapSettings(
     models=ModelChoices(detector="short", swapper=str(generator), encoder=str(arcface), offline=True),
     runtime=RuntimeSettings(providers=providers_for(device)),
@@ -275,6 +280,8 @@ for variant in variants:
         deadline = time.monotonic() + 20
         while not (out / f".go_{variant}").exists() and time.monotonic() < deadline:
             time.sleep(0.05)
+    # split_inline: the periodic re-detection on the frame's own thread, as before detect_aside
+    SwapSession.stream = (lambda self, live=False: _stream(self, False)) if variant == "split_inline" else _stream
     switch = sys.getswitchinterval()
     if variant == "split_switch_1ms":
         sys.setswitchinterval(0.001)

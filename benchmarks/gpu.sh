@@ -21,10 +21,12 @@
 # rich, fonttools, filelock and onnx, but no onnxruntime-gpu, platformdirs, reedsolo or PyAV, and
 # reach no registry. What worked on the lent H100 (2026-11-26): here,
 #   bash ../shared/gpu/prepare-ort-gpu.sh platformdirs reedsolo
-# then re-split the chunks at 50 MB (each transfer also carries this working tree, ~14 MB, and a
-# transfer holds 64 MiB), put PyAV's cp312 manylinux wheel into .gpu/wheels, send c1..c4 one per
-# call, and in the last call c5 + SHA256 + wheels + unpack.sh: `. .gpu/unpack.sh && bash
-# benchmarks/gpu.sh $OUT` (five calls, ~4 minutes of device time with the run itself).
+# then re-split the chunks so that one chunk plus this working tree fits a transfer (64 MiB; the
+# tree was ~14 MB, then 17.6 MB: 50 MB chunks, then 41 MB), put PyAV's cp312 manylinux wheel into
+# .gpu/wheels, send each chunk in a call of its own (`cp .gpu/cN ~/ort-parts/`), the wheels in one
+# more (`cp .gpu/wheels/*.whl ~/wheels/`) when they no longer fit beside the last chunk, and in the
+# last call SHA256 + unpack.sh: copy the wheels back into .gpu/wheels, `. .gpu/unpack.sh && bash
+# benchmarks/gpu.sh $OUT` (5-7 calls, ~4 minutes of device time with a short run).
 set -euo pipefail
 
 OUT=${1:?usage: bash benchmarks/gpu.sh OUT_DIR  (env: DEVICE=cuda|cpu FRAMES=N SECONDS=S PYTHON=python3)}

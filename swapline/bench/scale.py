@@ -259,9 +259,7 @@ def run_scale_bench(
 
 
 def _fine_pass_cell(row: dict) -> str:
-    """What the still's second pass covered (older results: how many tiles it scanned)."""
-    if "tiles_scanned" in row:
-        return f"{row['tiles_scanned']}/{row['tiles_all']} tiles"
+    """What the still's second pass covered."""
     if not row["fine_pass_share"]:
         return "none"
     return f"{row['fine_pass_share']:.0%} of the frame at 1/{row['fine_px_per_input_px']:.1f}"

@@ -55,7 +55,7 @@ class DetectorSettings:
     fine_min_skin: float = 0.001
 
 
-@functools.cache
+@functools.lru_cache(maxsize=16)  # the fine pass's input size follows each photo's: bounded
 def anchor_centers(height: int, width: int, layers: tuple[tuple[int, int], ...]) -> np.ndarray:
     """(N, 2) anchor centres in input pixels, in the model's output order (row, column, anchor)."""
     centers = []
@@ -234,10 +234,9 @@ class BlazeFaceDetector:
         ys = list(range(0, max(1, h - side), step)) + [max(0, h - side)]
         return [(x, y, side) for y in sorted(set(ys)) for x in sorted(set(xs))]
 
-    def _cells_to_scan(self, image: np.ndarray | Pyramid, found: np.ndarray) -> list[tuple[int, int, int]]:
+    def _cells_to_scan(self, pyramid: Pyramid, found: np.ndarray) -> list[tuple[int, int, int]]:
         """The cells worth the fine pass: those with skin-coloured pixels the full-frame pass's
         faces (found: (N, 4) boxes) do not explain. Sky, wall or one big face is skipped."""
-        pyramid = image if isinstance(image, Pyramid) else Pyramid(image)
         h, w = pyramid.levels[0].shape[:2]
         cells = self._cells(h, w)
         if not cells:

@@ -176,7 +176,6 @@ class FaceTracker:
         self._fresh = True
         self.detections_run = 0
         self.light = False  # thermal light mode: look for new faces 4x less often
-        self._aside: ThreadPoolExecutor | None = None
         self._pending: Future | None = None  # the detection running aside, if any
 
     def reset(self) -> None:
@@ -192,11 +191,21 @@ class FaceTracker:
             wait([pending], timeout)
 
     def _detect_aside(self, frame: np.ndarray) -> None:
+        """One detection on a short-lived thread of its own (a pool per stream would keep an idle
+        thread alive for every live session ever opened)."""
         if self._pending is not None:
             return  # one at a time: the next look starts when this one has joined
-        if self._aside is None:
-            self._aside = ThreadPoolExecutor(max_workers=1, thread_name_prefix="detect-aside")
-        self._pending = self._aside.submit(self.detector.detect, frame.copy())
+        pending: Future = Future()
+        copy = frame.copy()  # the frame goes on to be composed in place
+
+        def run() -> None:
+            try:
+                pending.set_result(self.detector.detect(copy))
+            except BaseException as exc:  # raised where the result is taken, as inline
+                pending.set_exception(exc)
+
+        self._pending = pending
+        threading.Thread(target=run, name="detect-aside", daemon=True).start()
 
     def _measure(self, frame: np.ndarray, roi: Roi) -> Face | None:
         landmarks, presence = self.landmarker.run(frame, roi)

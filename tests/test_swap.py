@@ -147,6 +147,39 @@ def test_identity_shape_moves_proportions_and_keeps_expression_and_pose(photos, 
     assert not shape.offsets(target_face.landmarks, ShapeSettings(strength=0.0)).any()
 
 
+@pytest.mark.parametrize(("source", "target"), [("obama.jpg", "biden2.jpg"), ("biden.jpg", "obama.jpg")])
+def test_identity_shape_is_not_held_back_by_a_sliver(photos, source, target):
+    """On these pairs a sliver triangle at the nose's side flips for any offset scale: the face
+    must still take the source's proportions, and no camera-facing triangle may fold over."""
+    from swapline.faces.topology import face_mesh
+    from swapline.swap.shape import IdentityShape, ShapeSettings, similarity_3d
+
+    source_face, target_face = photos[source][1], photos[target][1]
+    shape = IdentityShape(source_face.landmarks)
+    shaped = target_face.landmarks.copy()
+    shaped[:, :2] += shape.offsets(target_face.landmarks, ShapeSettings(1.0, 0.25))
+    # the source's face in the target's pose (fitted where expressions hardly move): the nose
+    # and the eye corners go to its points
+    source, target = source_face.landmarks.astype(np.float64), target_face.landmarks.astype(np.float64)
+    anchors = shape.groups.anchors
+    scale, rotation, shift = similarity_3d(source[anchors], target[anchors])
+    fitted = (scale * source @ rotation.T + shift)[:, :2]
+    inner = [1, 4, 5, 6, 168, 195, 197, 33, 133, 362, 263]
+    before = np.linalg.norm(target[inner, :2] - fitted[inner], axis=1).mean()
+    after = np.linalg.norm(shaped[inner, :2] - fitted[inner], axis=1).mean()
+    assert before > 1.0  # pixels: different people
+    assert after < 0.3 * before
+
+    def areas(points):
+        a, b, c = (points[face_mesh().triangles[:, i], :2] for i in range(3))
+        return (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0])
+
+    was = areas(target_face.landmarks.astype(np.float64))
+    front = np.sign(was.sum())
+    facing = was * front > 1e-3 * np.abs(was).max()
+    assert (areas(shaped.astype(np.float64))[facing] * front > 0).all()
+
+
 def _painted_ids(points, depth, triangles, shape):
     """The reference rasteriser: fillConvexPoly per triangle, far ones first (painter's order)."""
     ids = np.full(shape, -1, np.int32)

@@ -158,22 +158,21 @@ def _unfold(
     whole, so their expression stays the target's.
     """
 
-    def areas(a, b, c):
-        return (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0])
+    def areas(p):  # signed area of every (T, 3, 2) triangle
+        e1, e2 = p[:, 1] - p[:, 0], p[:, 2] - p[:, 0]
+        return e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]
 
-    corners = [points[triangles[:, i]] for i in range(3)]
-    before = areas(*corners)
+    before = areas(points[triangles])
     front = np.sign(before.sum()) or 1.0
     tried = triangles[before * front > 1e-3 * np.abs(before).max()]
-    a, b, c = (points[tried[:, i]] for i in range(3))
-    da, db, dc = (offset[tried[:, i]] for i in range(3))
+    at, moves = points[tried], offset[tried]
     factor = np.ones(len(points))
     for step in range(len(points)):  # each step past the halvings holds at least one more corner
-        fa, fb, fc = (factor[tried[:, i], None] for i in range(3))
-        flipped = areas(a + fa * da, b + fb * db, c + fc * dc) * front <= 0
+        flipped = areas(at + factor[tried][..., None] * moves) * front <= 0
         if not flipped.any():
             break
-        held = np.unique(tried[flipped])
+        held = np.zeros(len(points), bool)
+        held[tried[flipped]] = True
         factor[held] = factor[held] * 0.5 if step < _HALVINGS else 0.0
         for group in rigid:
             factor[group] = factor[group].min()

@@ -33,6 +33,9 @@ class ShapeSettings:
     strength: float = 1.0  # 0 = the target's face shape, 1 = the source's inner-face proportions
     outline: float = 0.0  # how far the face outline itself follows (the target's background is not moved)
     fade_iod: float = 0.35  # the offset fades in over this distance from the outline (x inter-ocular)
+    # Around each eye and the lips, points go from the group's own motion (at its edge) to the
+    # source's shape over this distance (x inter-ocular): no fold where the two meet.
+    blend_iod: float = 0.1
 
 
 @dataclass(frozen=True, eq=False)
@@ -42,6 +45,11 @@ class _Groups:
     left_eye: np.ndarray
     lips: np.ndarray  # everything on or inside the outer lip ring
     oval: np.ndarray
+
+    @property
+    def rigid(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The groups that move as a whole: each eye (its corners), the lips (theirs)."""
+        return self.right_eye, self.left_eye, self.lips
 
 
 def _inside(points: np.ndarray, ring: np.ndarray) -> np.ndarray:
@@ -120,6 +128,24 @@ class IdentityShape:
         lips = np.flatnonzero(_inside(self.source[:, :2], self.source[self.mesh.lips_outer, :2]))
         self.groups = _groups(self.mesh, tuple(sorted({*lips.tolist(), *self.mesh.lips_outer.tolist()})))
         self._anchors = _Centred.of(self.source[self.groups.anchors])  # the source side of every frame's fit
+        # each point's distance from each rigid group, in 3D on the source (x its inter-ocular
+        # distance): where a group's own motion fades into the source's shape; once, not per frame
+        iod = max(float(np.linalg.norm(self.source[LEFT_EYE_OUTER] - self.source[RIGHT_EYE_OUTER])), 1e-6)
+        g = self.groups
+        self._from_group = [_distances(self.source, self.source[group]).min(axis=1) / iod for group in g.rigid]
+        self._blends: dict[float, list[tuple[np.ndarray, np.ndarray]]] = {}
+
+    def _blend(self, blend_iod: float) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per rigid group: the points its own motion reaches, and its weight there (1 on the group)."""
+        if blend_iod not in self._blends:
+            zones = []
+            for group, distance in zip(self.groups.rigid, self._from_group, strict=True):
+                near = np.union1d(np.flatnonzero(distance < blend_iod), group)
+                weight = np.clip(1.0 - distance[near] / max(blend_iod, 1e-9), 0.0, 1.0)
+                weight[np.isin(near, group)] = 1.0
+                zones.append((near, weight[:, None]))
+            self._blends[blend_iod] = zones
+        return self._blends[blend_iod]
 
     def offsets(self, target: np.ndarray, settings: ShapeSettings) -> np.ndarray:
         """(468, 2) image-plane offsets that move the target's points toward the source's shape."""
@@ -127,59 +153,123 @@ class IdentityShape:
         t = target.astype(np.float64)
         scale, rotation, shift = similarity_3d(self._anchors, t[g.anchors])
         fitted = (scale * self.source @ rotation.T + shift)[:, :2]
-        moved = fitted.copy()
-        for group, (i, j) in ((g.right_eye, RIGHT_EYE_CORNERS), (g.left_eye, LEFT_EYE_CORNERS)):
-            moved[group] = _similarity_2d(t[i, :2], t[j, :2], fitted[i], fitted[j], t[group, :2])
-        i, j = MOUTH_CORNERS
-        moved[g.lips] = _similarity_2d(t[i, :2], t[j, :2], fitted[i], fitted[j], t[g.lips, :2], along_only=True)
-        offset = moved - t[:, :2]
-        iod = max(float(np.linalg.norm(t[LEFT_EYE_OUTER, :2] - t[RIGHT_EYE_OUTER, :2])), 1e-6)
         flat = t[:, :2]
-        outline = flat[g.oval]  # |p - q|^2 = |p|^2 + |q|^2 - 2 p.q: one product, no (468, 36, 2) array
-        squared = (flat**2).sum(axis=1)[:, None] + (outline**2).sum(axis=1)[None, :] - 2.0 * flat @ outline.T
-        to_oval = np.sqrt(np.maximum(squared.min(axis=1), 0.0))
-        fade = np.clip(to_oval / (settings.fade_iod * iod), 0.0, 1.0)
+        iod = max(float(np.linalg.norm(t[LEFT_EYE_OUTER, :2] - t[RIGHT_EYE_OUTER, :2])), 1e-6)
+        moved = fitted.copy()
+        for (near, weight), (a, b), along_only in zip(
+            self._blend(settings.blend_iod),
+            (RIGHT_EYE_CORNERS, LEFT_EYE_CORNERS, MOUTH_CORNERS),
+            (False, False, True),
+            strict=True,
+        ):
+            # the group's own motion weighs 1 at the group and fades into the source's shape
+            # with the distance from it
+            own = _similarity_2d(t[a, :2], t[b, :2], fitted[a], fitted[b], flat[near], along_only=along_only)
+            moved[near] += weight * (own - moved[near])
+        offset = moved - flat
+        fade = np.clip(_distance_to(flat, flat[g.oval]) / (settings.fade_iod * iod), 0.0, 1.0)
         weight = settings.strength * (settings.outline + (1.0 - settings.outline) * fade)
         offset *= weight[:, None]
-        rigid = (g.right_eye, g.left_eye, g.lips)
-        return _unfold(t[:, :2], offset, self.mesh.triangles, rigid).astype(np.float32)
+        return _unfold(flat, offset, self.mesh.triangles, g.rigid, _SPREAD_IOD * iod).astype(np.float32)
+
+
+def _distances(points: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """(N, M) distances: |p - q|^2 = |p|^2 + |q|^2 - 2 p.q, one product and no (N, M, 2) array."""
+    squared = (points**2).sum(axis=1)[:, None] + (others**2).sum(axis=1)[None, :] - 2.0 * points @ others.T
+    return np.sqrt(np.maximum(squared, 0.0))
+
+
+def _distance_to(points: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """Each point's distance to the nearest of others."""
+    return _distances(points, others).min(axis=1)
 
 
 def _unfold(
-    points: np.ndarray, offset: np.ndarray, triangles: np.ndarray, rigid: tuple[np.ndarray, ...] = ()
+    points: np.ndarray,
+    offset: np.ndarray,
+    triangles: np.ndarray,
+    rigid: tuple[np.ndarray, ...] = (),
+    spread: float = 1.0,
 ) -> np.ndarray:
-    """Damp the offsets where a triangle that faces the camera would flip over, vertex by vertex.
+    """Damp the offsets where a triangle that faces the camera would fold over, point by point,
+    and continuously: a frame-to-frame flicker of the shape is worse than a fold.
 
-    The flips come from slivers (a few per mille of the largest triangle's area, at the nose's
-    sides): holding the whole face back for one of them (a global scale) left about a quarter of
-    the quality set's pairs with no identity shape at all. A flipping triangle's corners are
-    halved a few times, then held still; a triangle whose corners all stay is the target's own.
-    The rigid groups (each eye, the lips) keep one factor for all their points: they move as a
-    whole, so their expression stays the target's.
+    Each facing triangle allows its corners' offsets up to the scale k at which it would shrink
+    below _KEEP of its area less a floor of 2% of the largest triangle's (a sliver may fold by a
+    hair's breadth but does not hold the face back: the k's of slivers jump with a tenth of a
+    pixel of landmark noise); each point takes the least k of
+    its triangles, and each rigid group (each eye, the lips: they move as a whole, so their
+    expression stays the target's) the least of its points. The k's are roots of each
+    triangle's area as a quadratic in k, so they follow the landmarks smoothly: a global scale,
+    or halving the corners of whichever triangles flip, switched the shape on and off between
+    frames (landmark jitter on a still head 1.1 px on the output against 0.7 on the input).
+    Rounds repeat on the damped offsets until every triangle is within its limit; if they do not
+    settle, the corners of what still folds are halved, then held still, as a last resort.
     """
 
-    def areas(p):  # signed area of every (T, 3, 2) triangle
-        e1, e2 = p[:, 1] - p[:, 0], p[:, 2] - p[:, 0]
-        return e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]
-
-    before = areas(points[triangles])
-    front = np.sign(before.sum()) or 1.0
-    tried = triangles[before * front > 1e-3 * np.abs(before).max()]
-    at, moves = points[tried], offset[tried]
+    at, moves = points[triangles], offset[triangles]  # (T, 3, 2)
+    e1, e2 = at[:, 1] - at[:, 0], at[:, 2] - at[:, 0]
+    a0 = _cross(e1, e2)
+    front = np.sign(a0.sum()) or 1.0
+    a0 = a0 * front
+    floor = 2e-2 * np.abs(a0).max()
+    facing = a0 > 0
+    c = (1.0 - _KEEP) * a0 + floor  # area(k) - (KEEP a0 - floor) = a2 k^2 + a1 k + c, positive at k = 0
     factor = np.ones(len(points))
+    for _ in range(_ROUNDS):  # continuous rounds, each on the offsets as damped so far
+        scaled = factor[triangles][..., None] * moves
+        f1, f2 = scaled[:, 1] - scaled[:, 0], scaled[:, 2] - scaled[:, 0]
+        a1, a2 = (_cross(e1, f2) + _cross(f1, e2)) * front, _cross(f1, f2) * front  # area(k) = a0 + a1 k + a2 k^2
+        with np.errstate(divide="ignore", invalid="ignore"):
+            disc = a1 * a1 - 4.0 * a2 * c
+            root = np.sqrt(np.maximum(disc, 0.0))
+            quadratic = np.abs(a2) > 1e-9 * np.maximum(np.abs(a1), 1.0)
+            r1 = np.where(quadratic, (-a1 - root) / (2.0 * a2), -c / a1)
+            r2 = np.where(quadratic, (-a1 + root) / (2.0 * a2), np.inf)
+            real = ~quadratic | (disc >= 0)
+            r1 = np.where(real & (r1 > 0), r1, np.inf)
+            r2 = np.where(real & (r2 > 0), r2, np.inf)
+        k = np.where(facing, np.minimum(np.minimum(r1, r2), 1.0), 1.0)
+        least = np.ones(len(points))
+        np.minimum.at(least, triangles.ravel(), np.repeat(k, 3))
+        for group in rigid:
+            least[group] = least[group].min()
+        held = np.flatnonzero(least < 1.0)
+        if not len(held):
+            return offset * factor[:, None]  # every triangle within its limit
+        # the damping rises from each held-back point (a whole group when one of its points is)
+        # by 1 per `spread` pixels: neighbours move alike (unequal factors on one triangle fold
+        # it), and it stays continuous
+        factor *= np.minimum(1.0, (least[held][None, :] + _distances(points, points[held]) / spread).min(axis=1))
+    # the rounds did not settle: what still folds (corners scaled unequally) is halved, then held
+    tried = np.flatnonzero(facing)
+    # no fold wider than a hair, none at all for big triangles (less rounding: a root sits on its limit)
+    limit = np.minimum(_KEEP * a0[tried] - floor, 0.0) - 1e-6 * floor
+    at, moves, corners = at[tried], moves[tried], triangles[tried]
     for step in range(len(points)):  # each step past the halvings holds at least one more corner
-        flipped = areas(at + factor[tried][..., None] * moves) * front <= 0
-        if not flipped.any():
+        moved = at + factor[corners][..., None] * moves
+        broken = _cross(moved[:, 1] - moved[:, 0], moved[:, 2] - moved[:, 0]) * front < limit
+        if not broken.any():
             break
-        held = np.zeros(len(points), bool)
-        held[tried[flipped]] = True
-        factor[held] = factor[held] * 0.5 if step < _HALVINGS else 0.0
+        held_now = np.zeros(len(points), bool)
+        held_now[corners[broken]] = True
+        factor[held_now] = factor[held_now] * 0.5 if step < _HALVINGS else 0.0
         for group in rigid:
             factor[group] = factor[group].min()
     return offset * factor[:, None]
 
 
-# Halvings of a flipping triangle's corners before they are held still.
+def _cross(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    return u[:, 0] * v[:, 1] - u[:, 1] * v[:, 0]
+
+
+# A facing triangle may shrink to this fraction of its area under the identity shape.
+_KEEP = 0.2
+# Rounds of the continuous damping (each sees the offsets as the last left them).
+_ROUNDS = 10
+# A held-back point's neighbours get back to the full offset over this distance (x inter-ocular).
+_SPREAD_IOD = 0.15
+# Halvings of a triangle's corners, where unequal factors still break the limit, before they are held.
 _HALVINGS = 4
 
 

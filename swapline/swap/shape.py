@@ -197,12 +197,12 @@ def _unfold(
     Each facing triangle allows its corners' offsets up to the scale k at which it would shrink
     below _KEEP of its area less a floor of 2% of the largest triangle's (a sliver may fold by a
     hair's breadth but does not hold the face back: the k's of slivers jump with a tenth of a
-    pixel of landmark noise); each point takes the least k of
-    its triangles, and each rigid group (each eye, the lips: they move as a whole, so their
-    expression stays the target's) the least of its points. The k's are roots of each
-    triangle's area as a quadratic in k, so they follow the landmarks smoothly: a global scale,
-    or halving the corners of whichever triangles flip, switched the shape on and off between
-    frames (landmark jitter on a still head 1.1 px on the output against 0.7 on the input).
+    pixel of landmark noise); each point takes the least k of its triangles, and each rigid
+    group (each eye, the lips: they move as a whole, so their expression stays the target's)
+    the least of its points. The k's are roots of each triangle's area as a quadratic in k, so
+    they follow the landmarks smoothly: a global scale, or halving the corners of whichever
+    triangles flip, switched the shape on and off between frames (landmark jitter on a still
+    head 1.1 px on the output against 0.7 on the input).
     Rounds repeat on the damped offsets until every triangle is within its limit; if they do not
     settle, the corners of what still folds are halved, then held still, as a last resort.
     """

@@ -32,8 +32,11 @@ def test_one_row_per_delivered_frame_and_the_same_latencies(traced, layout):
     run, rows = report["runs"][layout], traces[layout].rows()
     assert len(rows) == run["frames_out"] > 5
     latencies = sorted(r["latency_ms"] for r in rows)
-    # the live run's histogram adds a frame after the sink's write returns; the trace notes it inside
-    assert run["latency_ms"]["max_ms"] - 0.5 <= latencies[-1] <= run["latency_ms"]["max_ms"] + 0.01
+    # the trace notes a frame inside the sink's write; the live run's histogram after the write returns,
+    # so the two differ by at most the output stage's time (however long a busy machine stalls there)
+    hist_max = run["latency_ms"]["max_ms"]
+    output_max = run["stages_ms"]["output"]["max_ms"] if "output" in run["stages_ms"] else 0.0
+    assert hist_max - output_max - 0.01 <= latencies[-1] <= hist_max + 0.01
     assert sum(1 for r in rows if "swap" in r["timings"]) >= len(rows) // 2  # the photo's face was swapped
 
 

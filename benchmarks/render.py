@@ -494,6 +494,37 @@ video run each). Run-to-run noise on this shared 2-core machine is about 10%. Ra
 """
 
 
+def host_scale_section() -> str | None:
+    """bench scale on a lent GPU machine's 16 CPU cores: threads against compose processes."""
+    folder = RESULTS / "gpu_h200_host_scale_shm"
+    result = _load_path(folder / "scale.json")
+    if result is None:
+        return None
+    from swapline.bench.scale import scale_tables
+
+    text = """`swapline bench scale` on a lent GPU machine's CPUs (16 cores; no GPU used), with the video
+jobs run a second time composing in 8 worker processes (`VideoOptions.processes`, `swap
+--processes 8`; frames travel through shared memory). The first run on 16 cores
+(`gpu_h100_host_scale`, an H100 host) showed that compose threads in one process do not add up:
+1 / 2 / 4 / 8 faces per 720p frame at 39 / 21 / 13 / 7.7 fps, falling with the face count as on
+2 cores (28.8 / 18.3 / 12.0 / 7.2 in the scale run above): in a py-spy profile (--gil, on the
+2-core machine) about a third of the swap's samples hold the GIL, and the tracking thread waits
+on it too. Below (an H200 host, one run), 4 and 8 faces go from 17 and 9.6 fps with threads to 23
+and 16 fps in processes. The process rows include starting the 8 workers (each loads the models)
+within each 6 s clip, which is why 1 and 2 faces and the frame-size rows read slower there; a
+first version that pickled frames through pipes (`gpu_h200_host_scale_processes`) capped 4K at
+6.9 fps against 13.6 here. Issue 16's 25 fps with 8 faces is not reached: with compose out of
+the way, the 8 faces' landmark passes on the tracking thread are next. Peak RSS in the process
+rows is the main process's; each worker's is in the JSON (`worker_peak_rss_mb`, an upper bound)."""
+    return bench_section(
+        "Scale on 16 cores (a lent GPU machine's CPUs)",
+        "bash benchmarks/gpu_host_scale.sh OUT  # swapline bench scale ... --processes 8",
+        result,
+        scale_tables(result)[3:],
+        text,
+    )
+
+
 def main() -> None:
     sections = [
         """# Benchmarks
@@ -566,6 +597,8 @@ Every figure here was printed by a committed command on the project's reference 
 
             tables = getattr(importlib.import_module(module), function)(result)
             sections.append(bench_section(title, command, result, tables, text))
+        if name == "scale" and (host := host_scale_section()):
+            sections.append(host)
     (ROOT / "BENCHMARKS.md").write_text("\n".join(sections))
 
 

@@ -392,3 +392,23 @@ def test_the_output_may_not_overwrite_the_reference_of_a_session(tmp_path):
             swap_image_file(DATA / "astronaut.png", GROUP, reference, session=session)
     finally:
         assert reference.read_bytes() == (DATA / "biden.jpg").read_bytes()
+
+
+def test_compose_in_processes_makes_the_same_video_as_threads(tmp_path, face_clip):
+    """VideoOptions.processes: each worker has its own models but the job's registered source
+    and mark (its job id), so the frames are the ones the in-process compose makes, bit for bit."""
+    import resource
+
+    session, videos = SwapSession(), {}
+    for processes in (0, 2):
+        workers_cpu = resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime
+        out = tmp_path / f"processes{processes}.mp4"
+        report = VideoSwapJob(session, DATA / "obama.jpg", face_clip, out, VideoOptions(processes=processes)).run()
+        assert report.frames == report.frames_with_faces == 15 and report.faces_swapped_per_frame == 1
+        # the work was done elsewhere: workers that loaded models and composed frames, then ended
+        assert (resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime - workers_cpu > 0.2) == bool(processes)
+        videos[processes] = decode(out)
+    assert len(videos[0]) == len(videos[2]) == 15
+    assert all(np.array_equal(a, b) for a, b in zip(videos[0], videos[2], strict=True))
+    with pytest.raises(SwaplineError, match="processes must be 0 or more"):
+        VideoOptions(processes=-1)

@@ -131,6 +131,11 @@ def _peak_rss_mb() -> float:
     return peak / (1 << 20 if sys.platform == "darwin" else 1 << 10)
 
 
+def _children_peak_rss_mb() -> float:
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return peak / (1 << 20 if sys.platform == "darwin" else 1 << 10)
+
+
 def _job_in_child(
     kind: str, source: str, video: str, workdir: str, settings: SwapSettings, options: VideoOptions
 ) -> dict:
@@ -156,6 +161,9 @@ def _job_in_child(
         "faces_swapped_per_frame": report.faces_swapped_per_frame,
         "stages_ms": report.stages_ms,
         "peak_rss_mb": _peak_rss_mb(),
+        # compose processes (VideoOptions.processes), on top of the above: the largest one's peak
+        # (an upper bound: a spawned child's count starts from this process's at the fork)
+        "worker_peak_rss_mb": _children_peak_rss_mb() if options.processes else 0.0,
     }
 
 
@@ -181,6 +189,7 @@ def measure_job(
         "faces_swapped_per_frame": swap["faces_swapped_per_frame"],
         "stages_ms": swap["stages_ms"],
         "peak_rss_mb": swap["peak_rss_mb"],
+        "worker_peak_rss_mb": swap["worker_peak_rss_mb"],
         "floor_peak_rss_mb": floor["peak_rss_mb"],
     }
 
@@ -193,7 +202,13 @@ def _face_box(photo: np.ndarray) -> np.ndarray:
 
 
 def faces_per_frame_rows(
-    source: Path, target: Path, counts=(1, 2, 4, 8), size=(1280, 720), seconds: float = 2.0, fps: float = 30.0
+    source: Path,
+    target: Path,
+    counts=(1, 2, 4, 8),
+    size=(1280, 720),
+    seconds: float = 2.0,
+    fps: float = 30.0,
+    options: VideoOptions | None = None,
 ) -> list[dict]:
     """The whole video job on clips with `count` faces in a grid: every face must be swapped."""
     photo = read_image(target).pixels
@@ -203,20 +218,24 @@ def faces_per_frame_rows(
         for count in counts:
             clip = Path(folder) / f"faces{count}.mp4"
             write_clip(many_face_frames(photo, box, size, fps, seconds, count), clip, fps, size)
-            rows.append({"faces": count, "size": f"{size[0]}x{size[1]}", **measure_job(source, clip)})
+            rows.append({"faces": count, "size": f"{size[0]}x{size[1]}", **measure_job(source, clip, options=options)})
             clip.unlink()
     return rows
 
 
 def frame_size_rows(
-    source: Path, target: Path, sizes=((1280, 720), (1920, 1080), (3840, 2160)), seconds: float = 2.0
+    source: Path,
+    target: Path,
+    sizes=((1280, 720), (1920, 1080), (3840, 2160)),
+    seconds: float = 2.0,
+    options: VideoOptions | None = None,
 ) -> list[dict]:
     """The video job with one face (a third of the frame's height) at each frame size."""
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         for width, height in sizes:
             clip = make_clip(Path(target), Path(folder) / f"{height}p.mp4", (width, height), 30.0, seconds, height // 3)
-            rows.append({"size": f"{width}x{height}", **measure_job(source, clip)})
+            rows.append({"size": f"{width}x{height}", **measure_job(source, clip, options=options)})
             clip.unlink()
     return rows
 
@@ -230,23 +249,40 @@ def run_scale_bench(
     on_progress: ProgressCallback = no_progress,
     face_counts=(1, 2, 4, 8),
     frame_sizes=((1280, 720), (1920, 1080), (3840, 2160)),
+    processes: int = 0,
 ) -> dict:
     """Per-face swap cost by face size, still detection by image size, 4K tracking duplicates,
-    the video job by faces per frame and by frame size."""
+    the video job by faces per frame and by frame size; with processes, both job tables again
+    with compose in that many worker processes (VideoOptions.processes)."""
     source_image, target_image = read_image(source).pixels, read_image(target).pixels
-    on_progress(0, 5)
+    steps = 7 if processes else 5
+    on_progress(0, steps)
     swap = _swap_rows(source_image, target_image, sizes, repeats)
-    on_progress(1, 5)
+    on_progress(1, steps)
     detect = _detect_rows(target_image, max(3, repeats // 5))
-    on_progress(2, 5)
+    on_progress(2, steps)
     with tempfile.TemporaryDirectory() as folder:
         clip = make_clip(Path(target), Path(folder) / "4k.mp4", (3840, 2160), 30.0, clip_seconds, 900)
         tracking = track_duplicates(clip)
-    on_progress(3, 5)
+    on_progress(3, steps)
     faces = faces_per_frame_rows(Path(source), Path(target), face_counts, seconds=clip_seconds)
-    on_progress(4, 5)
+    on_progress(4, steps)
     frames = frame_size_rows(Path(source), Path(target), frame_sizes, seconds=clip_seconds)
-    on_progress(5, 5)
+    on_progress(5, steps)
+    in_processes = {}
+    if processes:
+        # longer clips: each job starts its worker processes (a second or two, models loaded)
+        options, clip_seconds = VideoOptions(processes=processes), clip_seconds * 3
+        in_processes = {
+            "processes": processes,
+            "clip_seconds": clip_seconds,
+            "faces_per_frame": faces_per_frame_rows(
+                Path(source), Path(target), face_counts, seconds=clip_seconds, options=options
+            ),
+        }
+        on_progress(6, steps)
+        in_processes["frame_size"] = frame_size_rows(Path(source), Path(target), frame_sizes, clip_seconds, options)
+        on_progress(7, steps)
     names = {"source": Path(source).name, "target": Path(target).name}
     return {
         **names,
@@ -255,6 +291,7 @@ def run_scale_bench(
         "tracking_4k": tracking,
         "faces_per_frame": faces,
         "frame_size": frames,
+        **({"in_processes": in_processes} if in_processes else {}),
     }
 
 
@@ -271,7 +308,7 @@ def scale_tables(result: dict) -> list:
         [r["image"], r["detect_ms"], r.get("full_pass_ms", ""), r["faces"], _fine_pass_cell(r)]
         for r in result["detect"]
     ]
-    t = result["tracking_4k"]
+    t, processes = result["tracking_4k"], result.get("in_processes", {})
     detect_columns = ["image", "median ms", "full-frame pass ms"]
     return [
         make_table("swap + blend per face", ["face px", "median ms", "ms per 100k px"], swap),
@@ -282,10 +319,13 @@ def scale_tables(result: dict) -> list:
             [[t["frames"], t["duplicate_frames"], t["track_ids"], t["most_faces"]]],
         ),
         *_job_tables(result),
+        *_job_tables(
+            processes, f", compose in {processes.get('processes')} processes, {processes.get('clip_seconds')} s clips"
+        ),
     ]
 
 
-def _job_tables(result: dict) -> list:
+def _job_tables(result: dict, how: str = "") -> list:
     tables = []
     if result.get("faces_per_frame"):
         rows = [
@@ -293,14 +333,14 @@ def _job_tables(result: dict) -> list:
             for r in result["faces_per_frame"]
         ]
         columns = ["faces", "swapped per frame", "fps", "floor fps", "swap / floor", "peak RSS MB"]
-        tables.append(make_table(f"faces per frame ({result['faces_per_frame'][0]['size']})", columns, rows))
+        tables.append(make_table(f"faces per frame ({result['faces_per_frame'][0]['size']}{how})", columns, rows))
     if result.get("frame_size"):
         rows = [
             [r["size"], r["fps"], r["floor_fps"], r["swap_over_floor"], r["peak_rss_mb"], r["floor_peak_rss_mb"]]
             for r in result["frame_size"]
         ]
         columns = ["frame", "fps", "floor fps", "swap / floor", "peak RSS MB", "floor peak RSS MB"]
-        tables.append(make_table("frame size (one face)", columns, rows))
+        tables.append(make_table(f"frame size (one face{how})", columns, rows))
     return tables
 
 

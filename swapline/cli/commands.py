@@ -110,7 +110,9 @@ def swap_video(args: argparse.Namespace) -> int:
     from swapline.pipeline.video_job import VideoSwapJob
     from swapline.settings import VideoOptions
 
-    options = VideoOptions(crf=args.crf, preset=args.preset, segment_frames=args.segment_frames)
+    options = VideoOptions(
+        crf=args.crf, preset=args.preset, segment_frames=args.segment_frames, processes=args.processes
+    )
     job = VideoSwapJob(_session(args), args.source, args.target, args.output, options)
     with progress("swapping", enabled=not args.json) as on_progress:
         report = job.run(on_progress)
@@ -265,7 +267,9 @@ def bench_scale(args: argparse.Namespace) -> int:
     from swapline.bench.scale import run_scale_bench, scale_tables
 
     with progress("scale benchmark") as on_progress:
-        result = run_scale_bench(args.source, args.target, repeats=args.repeats, on_progress=on_progress)
+        result = run_scale_bench(
+            args.source, args.target, repeats=args.repeats, on_progress=on_progress, processes=args.processes
+        )
     show(*scale_tables(result))
     _write_json(args.json, result)
     return 0

@@ -90,6 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     swap.add_argument("--crf", type=int, default=20, help="video: x264 quality (lower is better)")
     swap.add_argument("--preset", default="veryfast", help="video: x264 preset")
     swap.add_argument("--segment-frames", type=int, default=300, help="video: frames per resumable segment")
+    swap.add_argument(
+        "--processes", type=int, default=0, help="video: compose in this many processes (0: threads; for many cores)"
+    )
     swap.add_argument("--json", action="store_true", help="print a JSON summary with per-stage times")
     _add_session_options(swap, "full")
     swap.set_defaults(func=commands.swap)
@@ -150,6 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     scale.add_argument("--source", type=Path, required=True)
     scale.add_argument("--target", type=Path, required=True)
     scale.add_argument("--repeats", type=int, default=15)
+    scale.add_argument("--processes", type=int, default=0, help="also run the video jobs composing in N processes")
     scale.add_argument("--json", type=Path, help="also write the results here")
     scale.set_defaults(func=commands.bench_scale)
 

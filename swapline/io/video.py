@@ -198,6 +198,13 @@ def encoder_picture(image: np.ndarray) -> av.VideoFrame:
     return _bgr_frame(image).reformat(format="yuv420p", threads=0)  # threads: as the encoder's (auto)
 
 
+def picture_from_planes(planes: np.ndarray) -> av.VideoFrame:
+    """The encoder's picture back from encoder_picture(...).to_ndarray() (made in another process)."""
+    import av
+
+    return av.VideoFrame.from_ndarray(planes, format="yuv420p")
+
+
 class SegmentWriter:
     """Encodes one segment of frames to its own file (video only), keeping the input's timestamps."""
 

@@ -21,6 +21,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,8 +38,10 @@ from swapline.io.video import (
     decode_frames,
     encoder_picture,
     join_segments,
+    picture_from_planes,
     probe,
 )
+from swapline.pipeline.compose_processes import ComposeProcesses
 from swapline.pipeline.handoff import StageQueue, Stopped
 from swapline.pipeline.segments import SegmentStore, fingerprint
 from swapline.runtime.memory import tune_for_frames
@@ -248,15 +251,24 @@ class VideoSwapJob:
         resumed = len(store.finished())
         pending: deque[tuple[int, int, Future]] = deque()
         backlog = compose_backlog(info, options.workers)
-        # no more threads than the backlog: at 4K (backlog 1) a second thread would compose only
-        # while the frame before is still composing, and would keep a second set of crop buffers
-        pool = ThreadPoolExecutor(max_workers=min(max(1, options.workers), backlog), thread_name_prefix="compose")
+        if options.processes:
+            backlog = compose_backlog(info, options.processes)
+            # a slot per frame in flight: up to backlog pending, and the one submitted before the drain
+            composer = ComposeProcesses(self.session, self.registered, options.processes, slots=backlog + 1)
+            submit, close = composer.submit, composer.shutdown
+        else:
+            # no more threads than the backlog: at 4K (backlog 1) a second thread would compose only
+            # while the frame before is still composing, and would keep a second set of crop buffers
+            pool = ThreadPoolExecutor(max_workers=min(max(1, options.workers), backlog), thread_name_prefix="compose")
+            submit, close = partial(pool.submit, self._compose), partial(pool.shutdown, wait=True, cancel_futures=True)
         started = time.monotonic()
 
         def drain(limit: int) -> None:
             while len(pending) > limit:
                 segment, pts, future = pending.popleft()
                 picture, swapped, compose_ms, convert_ms = future.result()
+                if isinstance(picture, np.ndarray):  # from a compose process: the picture's planes
+                    picture = picture_from_planes(picture)
                 ms["compose"] += compose_ms
                 encoder.ms += convert_ms
                 count["swapped"] += swapped
@@ -282,7 +294,7 @@ class VideoSwapJob:
                 ms["track"] += (time.perf_counter() - start) * 1000.0
                 count["processed"] += 1
                 count["with_faces"] += bool(faces)
-                pending.append((segment, item.pts, pool.submit(self._compose, item.image, faces)))
+                pending.append((segment, item.pts, submit(item.image, faces)))
                 item = None  # the compose thread's now: its BGR pixels go once they are converted
                 drain(limit=backlog)
             if errors:
@@ -300,7 +312,7 @@ class VideoSwapJob:
         finally:
             stop.set()
             reader.join(timeout=5.0)  # it sees `stop` within one poll
-            pool.shutdown(wait=True, cancel_futures=True)
+            close()
             encoder.abandon()
 
         segments = store.finished()

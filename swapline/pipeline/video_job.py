@@ -252,7 +252,9 @@ class VideoSwapJob:
         pending: deque[tuple[int, int, Future]] = deque()
         backlog = compose_backlog(info, options.workers)
         if options.processes:
-            backlog = compose_backlog(info, options.processes)
+            # a frame for every worker at least, whatever the size: the byte bound (one frame at 4K)
+            # would keep all but one idle; each frame in flight is a slot of shared memory
+            backlog = max(options.processes, compose_backlog(info, options.processes))
             # a slot per frame in flight: up to backlog pending, and the one submitted before the drain
             composer = ComposeProcesses(self.session, self.registered, options.processes, slots=backlog + 1)
             submit, close = composer.submit, composer.shutdown

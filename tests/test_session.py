@@ -11,6 +11,7 @@ import ast
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import av
@@ -412,3 +413,39 @@ def test_compose_in_processes_makes_the_same_video_as_threads(tmp_path, face_cli
     assert all(np.array_equal(a, b) for a, b in zip(videos[0], videos[2], strict=True))
     with pytest.raises(SwaplineError, match="processes must be 0 or more"):
         VideoOptions(processes=-1)
+
+
+def test_a_killed_compose_process_keeps_the_finished_segments(tmp_path):
+    """A worker killed mid-job (the OOM killer, say): one line, the finished segments kept, and
+    the same command finishes the job from there."""
+    import multiprocessing
+    import os
+    import signal
+    import threading
+
+    clip = make_clip(DATA / "biden2.jpg", tmp_path / "clip.mp4", (320, 240), 15.0, 6.0, 100)
+    out, options = tmp_path / "out.mp4", VideoOptions(segment_frames=10, processes=2)
+    job = VideoSwapJob(SwapSession(), DATA / "obama.jpg", clip, out, options)
+    failure: list[BaseException] = []
+    runner = threading.Thread(target=lambda: failure.extend(_raised(job.run)))
+    runner.start()
+    while not job.store.finished() and runner.is_alive():
+        time.sleep(0.005)
+    workers = multiprocessing.active_children()
+    assert workers and runner.is_alive()  # mid-job: 80 frames to go
+    os.kill(workers[0].pid, signal.SIGKILL)
+    runner.join(timeout=60)
+    assert len(failure) == 1 and isinstance(failure[0], SwaplineError)
+    message = str(failure[0])
+    assert "compose process ended unexpectedly" in message and "run the same command to resume" in message
+    assert not out.exists()
+    report = VideoSwapJob(SwapSession(), DATA / "obama.jpg", clip, out, options).run()
+    assert report.resumed_segments >= 1 and report.frames == 90 and len(decode(out)) == 90
+
+
+def _raised(fn) -> list[BaseException]:
+    try:
+        fn()
+    except BaseException as exc:  # noqa: BLE001 - handed to the test's thread
+        return [exc]
+    return []

@@ -20,6 +20,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, replace
 from functools import partial
 from pathlib import Path
@@ -307,6 +308,11 @@ class VideoSwapJob:
             raise Interrupted(
                 f"{self.output}: interrupted with {len(store.finished())} segment(s) finished; "
                 "run the same command to resume"
+            ) from None
+        except BrokenProcessPool:  # a compose process was killed (out of memory?): the input is fine
+            raise SwaplineError(
+                f"{self.output}: a compose process ended unexpectedly (out of memory?); "
+                f"{len(store.finished())} segment(s) kept, run the same command to resume"
             ) from None
         except SwaplineError:
             store.remove()  # a broken input: there is nothing worth resuming

@@ -1,9 +1,11 @@
 """`swap` on a video: decode, follow faces, compose, encode in resumable segments, join with audio.
 
 - Decoding runs in its own thread (a bounded hand-off), compositing on a small pool of threads
-  (each frame then converted there to the encoder's yuv420p picture), the face stream and the
+  or, with VideoOptions.processes, of worker processes (compose_processes.py; each frame then
+  converted there to the encoder's yuv420p picture), the face stream and the
   encoder on the calling thread (x264 has threads of its own): all overlap, and frames are
-  written in order. What is in flight is bounded in bytes, so a 4K job holds about three frames.
+  written in order. What is in flight is bounded in bytes, so a 4K job holds about three frames
+  (with processes, at least one per worker).
 - Work is cut into segments of `segment_frames` frames, each encoded to its own file in a
   SegmentStore beside the output. Run the same job again after a crash or Ctrl-C and finished
   segments are kept. The face stream restarts at every segment boundary, so a resumed run

@@ -112,9 +112,10 @@ def test_rotated_input_comes_out_upright(clips, tmp_path, analyser):
     assert faces and faces[0].keypoints[0, 1] < faces[0].keypoints[3, 1]  # eyes above the mouth
 
 
-def test_odd_size_is_padded_to_even(clips, tmp_path):
+@pytest.mark.parametrize("extra", [(), ("--processes", "2")], ids=["threads", "processes"])
+def test_odd_size_is_padded_to_even(clips, tmp_path, extra):
     out = tmp_path / "odd_out.mp4"
-    report = swap(clips["odd"], out)
+    report = swap(clips["odd"], out, *extra)
     swapped = frames_of(out)
     assert swapped[0][2].shape[:2] == (242, 322) and len(swapped) == report["frames"] == 30
     assert has_label(swapped[0][2][:241, :321])

@@ -413,6 +413,11 @@ def test_compose_in_processes_makes_the_same_video_as_threads(tmp_path, face_cli
     assert all(np.array_equal(a, b) for a, b in zip(videos[0], videos[2], strict=True))
     with pytest.raises(SwaplineError, match="processes must be 0 or more"):
         VideoOptions(processes=-1)
+    if Path("/dev/shm").is_dir():  # more frames in flight than shared memory holds: one line, before any is written
+        with pytest.raises(SwaplineError, match="need .* MB of shared memory .* MB free"):
+            too_many = VideoOptions(processes=10**6)
+            VideoSwapJob(session, DATA / "obama.jpg", face_clip, tmp_path / "x.mp4", too_many).run()
+        assert not (tmp_path / "x.mp4").exists()
 
 
 def test_a_killed_compose_process_keeps_the_finished_segments(tmp_path):

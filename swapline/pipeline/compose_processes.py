@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import os
 import signal
 import time
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -25,6 +26,7 @@ from multiprocessing.shared_memory import SharedMemory
 
 import numpy as np
 
+from swapline.errors import SwaplineError
 from swapline.faces import Face
 from swapline.io.video import encoder_picture, even_size
 from swapline.settings import FaceSelection, SwapSettings
@@ -43,6 +45,8 @@ class _SlotSpec:
         planes = np.ndarray(self.planes, np.uint8, buffer, offset=frame.nbytes)
         return frame, planes
 
+
+SHM_DIR = "/dev/shm"
 
 # The worker process's own session and its attached slots, set once by _start: a worker serves one job.
 _worker: dict = {}
@@ -72,6 +76,20 @@ def _compose(spec: _SlotSpec, faces: list[Face]) -> tuple[int, float, float]:
     return swapped, (composed - start) * 1000.0, (time.perf_counter() - composed) * 1000.0
 
 
+def _check_room(needed: int) -> None:
+    """Shared memory is a tmpfs that is written lazily: a full one kills the writer with SIGBUS
+    (Docker gives containers 64 MB), so the ring is checked against it before use."""
+    if not os.path.isdir(SHM_DIR):
+        return  # not Linux: the system sizes shared memory itself
+    stat = os.statvfs(SHM_DIR)
+    free = stat.f_bavail * stat.f_frsize
+    if needed > free:
+        raise SwaplineError(
+            f"{SHM_DIR}: compose processes need {needed >> 20} MB of shared memory for the frames in "
+            f"flight, {free >> 20} MB free (fewer --processes, or a larger /dev/shm: docker --shm-size)"
+        )
+
+
 class ComposeProcesses:
     """submit(image, faces) -> Future of (yuv420p planes, faces swapped, compose ms, convert ms).
 
@@ -97,6 +115,7 @@ class ComposeProcesses:
         if not self._slots:
             width, height = even_size(image.shape[1], image.shape[0])
             planes = (height * 3 // 2, width)
+            _check_room(self._count * (image.nbytes + planes[0] * planes[1]))
             for _ in range(self._count):
                 block = SharedMemory(create=True, size=image.nbytes + planes[0] * planes[1])
                 spec = _SlotSpec(block.name, image.shape, planes)

@@ -29,7 +29,7 @@ import numpy as np
 
 from swapline.errors import SwaplineError
 from swapline.faces import Face
-from swapline.io.video import encoder_picture, even_size
+from swapline.io.video import encoder_picture, even_size, picture_from_planes
 from swapline.settings import FaceSelection, SwapSettings
 
 
@@ -92,12 +92,10 @@ def _check_room(needed: int) -> None:
 
 
 class ComposeProcesses:
-    """submit(image, faces) -> Future of (yuv420p planes, faces swapped, compose ms, convert ms).
+    """submit(image, faces) -> Future of (encoder picture, faces swapped, compose ms, convert ms),
+    as the job's compose threads return it."""
 
-    The planes are a view of a slot: turn them into a picture (picture_from_planes copies) before
-    `slots` more frames are submitted."""
-
-    def __init__(self, session, registered, processes: int, slots: int):
+    def __init__(self, session, registered, processes: int, slots: int, video: str = "video"):
         # the faces were chosen in this process: a worker needs no reference photo of its own
         settings = replace(session.settings, faces=FaceSelection())
         self._pool = ProcessPoolExecutor(
@@ -108,12 +106,19 @@ class ComposeProcesses:
         )
         self._count = max(1, slots)
         self._slots: list[tuple[SharedMemory, _SlotSpec, np.ndarray, np.ndarray]] = []
+        self._shape: tuple[int, ...] | None = None  # the frames' (the ring is sized for it)
         self._next = 0
+        self._video = video  # named in errors
 
     def _slot(self, image: np.ndarray):
-        if self._slots and self._slots[0][2].shape != image.shape:
-            raise ValueError(f"frame size changed within a video: {image.shape} after {self._slots[0][2].shape}")
-        if not self._slots:
+        if self._shape is not None and image.shape != self._shape:
+            h, w = image.shape[:2]
+            raise SwaplineError(
+                f"{self._video}: the frame size changes within the video ({w}x{h} after "
+                f"{self._shape[1]}x{self._shape[0]}): compose it without --processes"
+            )
+        if self._shape is None:
+            self._shape = image.shape
             width, height = even_size(image.shape[1], image.shape[0])
             planes = (height * 3 // 2, width)
             _check_room(self._count * (image.nbytes + planes[0] * planes[1]))
@@ -135,8 +140,8 @@ class ComposeProcesses:
                 done.cancel()
             elif work.exception() is not None:
                 done.set_exception(work.exception())
-            else:
-                done.set_result((planes, *work.result()))
+            else:  # the picture is a copy: the slot may take another frame from here on
+                done.set_result((picture_from_planes(planes), *work.result()))
 
         self._pool.submit(_compose, spec, faces).add_done_callback(finished)
         return done
@@ -146,6 +151,6 @@ class ComposeProcesses:
         blocks = [slot[0] for slot in self._slots]
         self._slots.clear()  # the views go with it: a block cannot close while one is alive
         for block in blocks:
-            with contextlib.suppress(BufferError):  # a result not taken (a failed job) still holds a view
+            with contextlib.suppress(BufferError):  # a callback not yet collected may hold a view
                 block.close()
             block.unlink()

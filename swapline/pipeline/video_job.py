@@ -41,7 +41,6 @@ from swapline.io.video import (
     decode_frames,
     encoder_picture,
     join_segments,
-    picture_from_planes,
     probe,
 )
 from swapline.pipeline.compose_processes import ComposeProcesses
@@ -259,7 +258,9 @@ class VideoSwapJob:
             # would keep all but one idle; each frame in flight is a slot of shared memory
             backlog = max(options.processes, compose_backlog(info, options.processes))
             # a slot per frame in flight: up to backlog pending, and the one submitted before the drain
-            composer = ComposeProcesses(self.session, self.registered, options.processes, slots=backlog + 1)
+            composer = ComposeProcesses(
+                self.session, self.registered, options.processes, slots=backlog + 1, video=str(self.target)
+            )
             submit, close = composer.submit, composer.shutdown
         else:
             # no more threads than the backlog: at 4K (backlog 1) a second thread would compose only
@@ -272,8 +273,6 @@ class VideoSwapJob:
             while len(pending) > limit:
                 segment, pts, future = pending.popleft()
                 picture, swapped, compose_ms, convert_ms = future.result()
-                if isinstance(picture, np.ndarray):  # from a compose process: the picture's planes
-                    picture = picture_from_planes(picture)
                 ms["compose"] += compose_ms
                 encoder.ms += convert_ms
                 count["swapped"] += swapped

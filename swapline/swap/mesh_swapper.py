@@ -119,14 +119,21 @@ def _detail(gray: np.ndarray, where: np.ndarray) -> float:
 
 
 def match_sharpness(
-    swapped: np.ndarray, target: np.ndarray, where: np.ndarray, out: np.ndarray | None = None
+    swapped: np.ndarray,
+    target: np.ndarray,
+    where: np.ndarray,
+    valid: np.ndarray | None = None,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Bring the source's detail level to the target's: blur a sharper source, sharpen (unsharp
     mask, at most 1.5x) a softer one, so neither looks pasted on.
 
     Detail is measured as mean |Laplacian| on the skin of the central half of the crop.
     swapped is float32 BGR, target BGR (uint8 or float32); a changed result is written to out
-    when given (else a new array); an unchanged one is swapped itself.
+    when given (else a new array); an unchanged one is swapped itself. valid (float32 [0, 1]):
+    where swapped holds usable texels; the blur then averages those only, so the black outside
+    the mesh and what the source's validity left out (a hat's brim, hair) neither ring as a light
+    seam along the face's edge nor bleed in as a dark one.
     """
     h, w = where.shape
     window = np.s_[h // 4 : 3 * h // 4, w // 4 : 3 * w // 4]
@@ -145,14 +152,27 @@ def match_sharpness(
             return swapped
         # detail falls about exponentially with sigma over this range: interpolate to ratio 1
         sigma = float(np.clip(math.log(ratio) / (math.log(ratio) - math.log(max(probe, 1e-6))), 0.0, 3.0))
-        return cv2.GaussianBlur(swapped, (0, 0), sigma, dst=out) if sigma > 0.2 else swapped
+        return _blur_valid(swapped, valid, sigma, out) if sigma > 0.2 else swapped
     blurred = cv2.GaussianBlur(gray_s, (0, 0), 1.0)
     probe = _detail(gray_s + (gray_s - blurred), where) / reference  # unsharp mask, amount 1
     if probe <= ratio:
         return swapped
     amount = float(np.clip((1.0 - ratio) / (probe - ratio), 0.0, 1.5))  # detail grows ~linearly
-    blurred = cv2.GaussianBlur(swapped, (0, 0), 1.0, dst=out)
+    blurred = _blur_valid(swapped, valid, 1.0, out)
     return cv2.addWeighted(swapped, 1.0 + amount, blurred, -amount, 0.0, dst=blurred)
+
+
+def _blur_valid(image: np.ndarray, valid: np.ndarray | None, sigma: float, out: np.ndarray | None) -> np.ndarray:
+    """Gaussian blur of image over its valid pixels only (normalised convolution): a plain blur
+    where every pixel is valid, or valid is None."""
+    if valid is None:
+        return cv2.GaussianBlur(image, (0, 0), sigma, dst=out)
+    weight = cv2.GaussianBlur(valid, (0, 0), sigma)
+    np.maximum(weight, 1e-3, out=weight)
+    np.divide(1.0, weight, out=weight)
+    blurred = cv2.GaussianBlur(image * cv2.merge([valid, valid, valid]), (0, 0), sigma, dst=out)
+    blurred *= cv2.merge([weight, weight, weight])
+    return blurred
 
 
 class MeshSwapper:
@@ -375,7 +395,7 @@ class MeshSwapper:
             expected = cv2.resize(expected, (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST)
         skin = (expected > 0) & (valid > 0.5)
         if s.match_sharpness:
-            swapped = match_sharpness(swapped, reference, skin, out=scratch("sharpened", (*shape, 3)))
+            swapped = match_sharpness(swapped, reference, skin, valid, out=scratch("sharpened", (*shape, 3)))
         if s.match_lighting:
             weight = skin.astype(np.float32)
             weight *= valid

@@ -157,6 +157,31 @@ def test_something_over_the_sources_cheek_does_not_come_along(analyser, source, 
     assert kept_out < 0.1 * pasted, (kept_out, pasted)
 
 
+def test_the_background_beside_a_turned_source_face_does_not_come_along(analyser):
+    """eleanor_holmes_norton_1 is turned a little: on her left the mesh reaches past her cheek
+    (past the outline ring) onto the wall behind her. Those few texels were stretched over the
+    wider cheek of a target facing the camera into a blue-grey streak. The wall painted a loud
+    green: no green may reach the swapped face."""
+    from tests.conftest import load
+
+    image, target = load("dev/eleanor_holmes_norton_1.jpg"), load("dev/doris_matsui_1.jpg")
+    source_face, target_face = analyser.faces(image)[0], analyser.faces(target)[0]
+    lab = cv2.cvtColor(image, cv2.COLOR_BGR2LAB).astype(np.float32)
+    wall = lab[150:250, 300:325].reshape(-1, 3).mean(axis=0)  # beside her, right of the face
+    painted = image.copy()
+    painted[np.linalg.norm(lab - wall, axis=2) < 12] = (0, 255, 0)
+
+    def green_pixels(**settings):
+        swapper = MeshSwapper(replace(MeshSwapSettings(), **settings))
+        out = target.copy()
+        swapper.swap(out, target_face, swapper.register(painted, source_face))
+        pixels = out.astype(int)
+        return int(((pixels[..., 1] > 120) & (pixels[..., 1] > pixels[..., [0, 2]].max(axis=2) + 30)).sum())
+
+    assert green_pixels(skin_mask=False) > 100  # what reached the cheek before
+    assert green_pixels() == 0
+
+
 def test_the_quality_bench_gives_the_same_figures_in_every_run(tmp_path):
     # the outputs carry the invisible mark, whose pattern follows the job id (by default the
     # time): the bench fixes it, so a face found in one run's output is found in every run's

@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 
 from swapline.faces.topology import MeshTopology
+from swapline.swap.mesh_warp import rasterize_triangles
 
 # The underside of the nose (nostrils, columella): dark in every face, never an occluder.
 _NOSTRILS = np.array([64, 98, 97, 2, 326, 327, 294, 48, 278, 4, 1])
@@ -47,6 +48,8 @@ def skin_validity(
     occluder. At the temples and cheeks (above the mouth) what comes in from the side (a
     headscarf, a lock of hair) must also differ from the skin in chromaticity: a shadow keeps
     the skin's r:g:b. The jaw is left alone: beards and shadows there defeat a colour model.
+    On a turned face the mesh reaches past the face's outline ring (the near cheek bulges over
+    it) and its edge there can lie on the background: what is not skin-coloured there counts too.
     A part flagged wrongly costs little: it is taken from the mirror side, or the target stays.
     """
     shape = texture_bgr.shape[:2]
@@ -77,34 +80,37 @@ def skin_validity(
     count, labels = cv2.connectedComponents(candidate)
     touching = np.unique(labels[(top > 0) & (candidate > 0)])
     occluder = (np.isin(labels, touching[touching > 0]) * 255).astype(np.uint8)
-    occluder |= _from_the_sides(texture_bgr, distance > 4.0, skin_area & (centre > 0), skin_area, top, points, k)
+    unlike = (distance > 4.0) & (_chroma_distance(texture_bgr, skin_area & (centre > 0)) > 4.0)
+    occluder |= _from_the_sides(unlike & skin_area, top, points, k, skin_area.sum())
+    oval = np.zeros(shape, np.uint8)
+    cv2.fillPoly(oval, [np.round(points[mesh.face_oval]).astype(np.int32)], 1)
+    mesh_area = rasterize_triangles(points, np.zeros(len(points)), mesh.triangles, shape) >= 0
+    occluder[mesh_area & (oval == 0) & unlike] = 255
     occluder = cv2.dilate(occluder, kernel)
     return 1.0 - cv2.GaussianBlur(occluder, (0, 0), k / 2).astype(np.float32) / 255.0
 
 
-def _from_the_sides(
-    image: np.ndarray,
-    far: np.ndarray,
-    core: np.ndarray,
-    skin_area: np.ndarray,
-    border: np.ndarray,
-    points: np.ndarray,
-    k: int,
-    chroma_limit: float = 4.0,
-    min_area: float = 0.005,
-) -> np.ndarray:
-    """uint8 255 where a blob far from the skin in colour and in chromaticity enters the face
-    across its outline above the mouth (a headscarf, a lock of hair at the temple)."""
+def _chroma_distance(image: np.ndarray, core: np.ndarray) -> np.ndarray:
+    """Each pixel's distance from the skin (sampled on core) in (r, g) chromaticity, which a
+    shadow does not change: the skin's own shading stays near, a background or a headscarf not."""
     pixels = image.astype(np.float32)
     chroma = cv2.transform(pixels, np.array([[0, 0, 1, 1], [0, 1, 0, 1]], np.float32))
     chroma /= cv2.transform(pixels, np.array([[1, 1, 1, 3]], np.float32))[..., None]
-    other = colour_distance(chroma, colour_model(chroma[core], 2e-5)) > chroma_limit
-    candidate = (far & other & skin_area).astype(np.uint8)
-    candidate = cv2.morphologyEx(candidate, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+    return colour_distance(chroma, colour_model(chroma[core], 2e-5))
+
+
+def _from_the_sides(
+    unlike: np.ndarray, border: np.ndarray, points: np.ndarray, k: int, skin_px: int, min_area: float = 0.005
+) -> np.ndarray:
+    """uint8 255 where a blob unlike the skin in colour and in chromaticity enters the face
+    across its outline above the mouth (a headscarf, a lock of hair at the temple)."""
+    candidate = cv2.morphologyEx(
+        unlike.astype(np.uint8), cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
+    )
     above_mouth = _face_height(points, candidate.shape) < 0.6
     _, labels, stats, _ = cv2.connectedComponentsWithStats(candidate)
     entering = np.unique(labels[(border > 0) & (candidate > 0) & above_mouth])
-    big = [i for i in entering if i > 0 and stats[i, cv2.CC_STAT_AREA] >= min_area * skin_area.sum()]
+    big = [i for i in entering if i > 0 and stats[i, cv2.CC_STAT_AREA] >= min_area * skin_px]
     return (np.isin(labels, big) * 255).astype(np.uint8)
 
 

@@ -124,8 +124,11 @@ def test_hidden_cheek_is_filled_from_the_mirror_side(photos):
 # switched off and on over composited objects.
 @pytest.mark.parametrize("step", [step for step in ABLATION_STEPS if step != "target_occluders"])
 def test_every_step_can_be_switched_off_and_changes_the_result(photos, step):
-    source = "obama_partial_face.jpg" if step == "mirror_fill" else "astronaut.png"
-    target = "biden2.jpg" if step == "mirror_fill" else "obama.jpg"
+    # mirror fill needs a partly hidden source; scaled colour detail a target paler than its source
+    source, target = {
+        "mirror_fill": ("obama_partial_face.jpg", "biden2.jpg"),
+        "scale_colour_detail": ("obama2.jpg", "astronaut.png"),
+    }.get(step, ("astronaut.png", "obama.jpg"))
     full = run_swap(photos, source, target)
     ablated = run_swap(photos, source, target, **{step: False})
     assert np.abs(full.astype(int) - ablated.astype(int)).max() > 10

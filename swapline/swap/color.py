@@ -83,6 +83,7 @@ def match_tone(
     highlight_keep: float = 0.35,
     highlight_relight: float = 1.0,
     relight_knee: float = 35.0,
+    damp_chroma: bool = True,
     out: np.ndarray | None = None,
 ) -> np.ndarray:
     """low(target) + (source - low(source)) * contrast, float32 BGR crops of one size.
@@ -92,7 +93,8 @@ def match_tone(
     pixels. contrast = sqrt of the local light ratio, limited. On skin, lightness more than
     highlight_knee levels above the source's local level keeps highlight_keep of its excess,
     and highlight_relight x (1 - highlight_keep) of the target's own excess over its local
-    level is added (its highlights, where the scene's light put them).
+    level is added (its highlights, where the scene's light put them). damp_chroma: the
+    source's colour detail (not its lightness detail) scaled down to a less colourful target.
     The low-pass images are made on a grid of blocks of 1 / work_scale pixels, blurred on a
     coarser one where sigma is about 2.5 blocks (they are smooth by construction), both images
     and the weight in one 7-channel blur. The result goes to out when given (a reused buffer).
@@ -119,9 +121,22 @@ def match_tone(
     luma_s, luma_t = sum(low_s) * (1.0 / 3.0), sum(low_t) * (1.0 / 3.0)
     contrast = np.clip(np.sqrt((luma_t + 4.0) / (luma_s + 4.0)), *contrast_limits)
     # out = low_t + (source - low_s) * contrast = source * contrast + (low_t - low_s * contrast)
-    shift = cv2.merge([low_t[c] - low_s[c] * contrast for c in range(3)])
+    if damp_chroma:
+        # The source's colour detail (its eyelids less red than its cheeks, say) goes over
+        # scaled by the square root of the ratio of the two faces' colourfulness: added in full
+        # to a paler target it took the target's skin past grey into green around the eyes
+        # (in full proportion: the same look, a little more identity lost). Lightness detail
+        # stays whole.
+        spread_s, spread_t = (np.max(low, axis=0) - np.min(low, axis=0) for low in (low_s, low_t))
+        follow = np.sqrt(np.clip((spread_t + 2.0) / (spread_s + 2.0), 0.0, 1.0))
+        chroma_gain = contrast * follow
+        luma_gain = contrast - chroma_gain
+        shift = cv2.merge([low_t[c] - low_s[c] * chroma_gain - luma_s * luma_gain for c in range(3)])
+    else:
+        chroma_gain, luma_gain = contrast, None
+        shift = cv2.merge([low_t[c] - low_s[c] * contrast for c in range(3)])
     result = _grow(shift, factor, (h, w), out)
-    gain = _grow(contrast, factor, (h, w), None)
+    gain = _grow(chroma_gain, factor, (h, w), None)
     if highlight_keep < 1.0:
         on_skin = np.minimum(weight * 2.0, 1.0)
         shine = cv2.merge([_excess(source, luma_s, factor, highlight_knee, on_skin, highlight_keep - 1.0)] * 3)
@@ -132,4 +147,8 @@ def match_tone(
     else:
         shine = source
     result += cv2.multiply(shine, cv2.merge([gain, gain, gain]))
+    if luma_gain is not None:
+        lightness = cv2.transform(shine, np.full((1, 3), 1.0 / 3.0, np.float32))
+        lightness *= _grow(luma_gain, factor, (h, w), None)
+        result += cv2.merge([lightness, lightness, lightness])
     return result

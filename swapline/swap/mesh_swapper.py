@@ -11,7 +11,8 @@ Per target face (every frame), each step switchable in MeshSwapSettings:
   match_sharpness  a sharper source is blurred to the target's detail level;
   match_lighting   the target's low-frequency tone and shading added on skin only (eyes,
                 brows, lips, and whatever of the target is not skin-coloured, left out), the
-                source's specular highlights compressed (swap/color.py);
+                source's specular highlights compressed, its colour detail scaled to a
+                paler target (swap/color.py);
   target_occluders what stands in front of the target's face stays in front (swap/skin.py);
   keep_target_beard the target's beard or stubble stays (off by default: a beard is identity);
   multiband     Laplacian-pyramid blend inside the feathered face oval;
@@ -44,6 +45,7 @@ ABLATION_STEPS = (
     "match_sharpness",
     "match_lighting",
     "target_highlights",
+    "scale_colour_detail",
     "target_occluders",
     "multiband",
     "keep_target_mouth",
@@ -58,6 +60,8 @@ class MeshSwapSettings:
     match_sharpness: bool = True
     match_lighting: bool = True
     target_highlights: bool = True  # with match_lighting: the target's highlights laid on the swapped skin
+    # with match_lighting: the source's colour detail scaled to a paler target (no green eyelids)
+    scale_colour_detail: bool = True
     multiband: bool = True
     keep_target_mouth: bool = True
     target_occluders: bool = True  # what stands in front of the target's face (a microphone, a card) stays in front
@@ -402,7 +406,14 @@ class MeshSwapper:
             lit = scratch("lit", (*shape, 3))
             relight = 1.0 if s.target_highlights else 0.0
             swapped = match_tone(
-                swapped, target_f, weight, local, s.lighting_sigma * iod, highlight_relight=relight, out=lit
+                swapped,
+                target_f,
+                weight,
+                local,
+                s.lighting_sigma * iod,
+                highlight_relight=relight,
+                damp_chroma=s.scale_colour_detail,
+                out=lit,
             )
         mask = feathered_face_mask(local[mesh.face_oval], shape, face_size, s.feather)
         mask *= valid

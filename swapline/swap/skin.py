@@ -49,7 +49,8 @@ def skin_validity(
     headscarf, a lock of hair) must also differ from the skin in chromaticity: a shadow keeps
     the skin's r:g:b. The jaw is left alone: beards and shadows there defeat a colour model.
     On a turned face the mesh reaches past the face's outline ring (the near cheek bulges over
-    it) and its edge there can lie on the background: what is not skin-coloured there counts too.
+    it) and its edge there can lie on the background: what is not skin-coloured there counts too,
+    as does a strand of dark hair along the outline above the mouth.
     A part flagged wrongly costs little: it is taken from the mirror side, or the target stays.
     """
     shape = texture_bgr.shape[:2]
@@ -86,6 +87,11 @@ def skin_validity(
     cv2.fillPoly(oval, [np.round(points[mesh.face_oval]).astype(np.int32)], 1)
     mesh_area = rasterize_triangles(points, np.zeros(len(points)), mesh.triangles, shape) >= 0
     occluder[mesh_area & (oval == 0) & unlike] = 255
+    # a strand of dark hair along the outline at the temple or cheek: too thin for the blob
+    # rules, and dark hair keeps the skin's r:g:b. Much darker than the skin, in the outline's
+    # band, above the mouth (a beard's edge stays)
+    dark = lab[..., 0] < mean[0] - 2.5 * float(np.sqrt(covariance[0, 0]))
+    occluder[(distance > 4.0) & dark & (top > 0) & (oval > 0) & (_face_height(points, shape) < 0.6)] = 255
     occluder = cv2.dilate(occluder, kernel)
     return 1.0 - cv2.GaussianBlur(occluder, (0, 0), k / 2).astype(np.float32) / 255.0
 

@@ -210,10 +210,13 @@ class MeshSwapper:
             skin = skin_validity(texture[..., :3], local, self.mesh, iod)
             texture[..., 3] = (texture[..., 3].astype(np.float32) * skin).astype(np.uint8)
         weights = source_triangle_weights(face.landmarks, self.mesh.triangles, s.min_source_facing)
-        # Worth a second (mirrored) warp per frame only if a real part of the face is unusable.
+        # Worth a second (mirrored) warp per frame only if a real part of the face is unusable:
+        # within the face, not in the band along its outline that the feathered blend fades out
+        # (the background or hair the outline reaches is dropped there, and the target shows).
         ids = rasterize_triangles(local, face.landmarks[:, 2], self.mesh.triangles, (h, w))
         usable = texture[..., 3].astype(np.float32) / 255.0 * np.append(weights, 0.0)[ids]
-        inside = ids >= 0
+        band = int(max(h, w) * s.feather) // 2 * 2 + 1
+        inside = cv2.erode((ids >= 0).astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (band, band))) > 0
         needs_mirror = bool(inside.any() and float((usable[inside] < 0.5).mean()) > 0.03)
         scale = min(1.0, s.max_texture_side / max(w, h))
         if scale < 1.0:

@@ -507,7 +507,7 @@ jobs run a second time composing in 8 worker processes (`VideoOptions.processes`
 --processes 8`; frames travel through shared memory). The first run on 16 cores
 (`gpu_h100_host_scale`, an H100 host) showed that compose threads in one process do not add up:
 1 / 2 / 4 / 8 faces per 720p frame at 39 / 21 / 13 / 7.7 fps, falling with the face count as on
-2 cores (28.8 / 18.3 / 12.0 / 7.2 in the scale run above): a py-spy profile (--gil, on the
+2 cores (28.8 / 18.3 / 12.0 / 7.2 in the 2-core scale run of that time; the run above is newer): a py-spy profile (--gil, on the
 2-core machine, not a committed run) shows much of the swap's Python and small NumPy work
 holding the GIL, and the tracking thread waiting on it too. Below (an H200 host, one run), 4 and 8 faces go from 17 and 9.6 fps with threads to 23
 and 16 fps in processes. The process rows include starting the 8 workers (each loads the models)

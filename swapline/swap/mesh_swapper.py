@@ -174,7 +174,8 @@ def _blur_valid(image: np.ndarray, valid: np.ndarray | None, sigma: float, out: 
     weight = cv2.GaussianBlur(valid, (0, 0), sigma)
     np.maximum(weight, 1e-3, out=weight)
     np.divide(1.0, weight, out=weight)
-    blurred = cv2.GaussianBlur(image * cv2.merge([valid, valid, valid]), (0, 0), sigma, dst=out)
+    blurred = cv2.multiply(image, cv2.merge([valid, valid, valid]), dst=out)
+    cv2.GaussianBlur(blurred, (0, 0), sigma, dst=blurred)
     blurred *= cv2.merge([weight, weight, weight])
     return blurred
 

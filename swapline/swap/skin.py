@@ -82,7 +82,8 @@ def skin_validity(
     touching = np.unique(labels[(top > 0) & (candidate > 0)])
     occluder = (np.isin(labels, touching[touching > 0]) * 255).astype(np.uint8)
     unlike = (distance > 4.0) & (_chroma_distance(texture_bgr, skin_area & (centre > 0)) > 4.0)
-    occluder |= _from_the_sides(unlike & skin_area, top, points, k, skin_area.sum())
+    above_mouth = _face_height(points, shape) < 0.6
+    occluder |= _from_the_sides(unlike & skin_area, top, above_mouth, k, skin_area.sum())
     oval = np.zeros(shape, np.uint8)
     cv2.fillPoly(oval, [np.round(points[mesh.face_oval]).astype(np.int32)], 1)
     mesh_area = rasterize_triangles(points, np.zeros(len(points)), mesh.triangles, shape) >= 0
@@ -91,7 +92,7 @@ def skin_validity(
     # rules, and dark hair keeps the skin's r:g:b. Much darker than the skin, in the outline's
     # band, above the mouth (a beard's edge stays)
     dark = lab[..., 0] < mean[0] - 2.5 * float(np.sqrt(covariance[0, 0]))
-    occluder[(distance > 4.0) & dark & (top > 0) & (oval > 0) & (_face_height(points, shape) < 0.6)] = 255
+    occluder[(distance > 4.0) & dark & (top > 0) & (oval > 0) & above_mouth] = 255
     occluder = cv2.dilate(occluder, kernel)
     return 1.0 - cv2.GaussianBlur(occluder, (0, 0), k / 2).astype(np.float32) / 255.0
 
@@ -99,21 +100,20 @@ def skin_validity(
 def _chroma_distance(image: np.ndarray, core: np.ndarray) -> np.ndarray:
     """Each pixel's distance from the skin (sampled on core) in (r, g) chromaticity, which a
     shadow does not change: the skin's own shading stays near, a background or a headscarf not."""
-    pixels = image.astype(np.float32)
+    pixels = image.astype(np.float32, copy=False)
     chroma = cv2.transform(pixels, np.array([[0, 0, 1, 1], [0, 1, 0, 1]], np.float32))
     chroma /= cv2.transform(pixels, np.array([[1, 1, 1, 3]], np.float32))[..., None]
     return colour_distance(chroma, colour_model(chroma[core], 2e-5))
 
 
 def _from_the_sides(
-    unlike: np.ndarray, border: np.ndarray, points: np.ndarray, k: int, skin_px: int, min_area: float = 0.005
+    unlike: np.ndarray, border: np.ndarray, above_mouth: np.ndarray, k: int, skin_px: int, min_area: float = 0.005
 ) -> np.ndarray:
     """uint8 255 where a blob unlike the skin in colour and in chromaticity enters the face
     across its outline above the mouth (a headscarf, a lock of hair at the temple)."""
     candidate = cv2.morphologyEx(
         unlike.astype(np.uint8), cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
     )
-    above_mouth = _face_height(points, candidate.shape) < 0.6
     _, labels, stats, _ = cv2.connectedComponentsWithStats(candidate)
     entering = np.unique(labels[(border > 0) & (candidate > 0) & above_mouth])
     big = [i for i in entering if i > 0 and stats[i, cv2.CC_STAT_AREA] >= min_area * skin_px]
@@ -211,10 +211,7 @@ def target_occluders(
     if not _large_blob_touching(opened, entering, min_px):
         return np.zeros(shape, np.float32)
     texture = texture / (gray + 20.0)
-    # (r, g) chromaticity: what a shadow does not change
-    chroma = cv2.transform(image, np.array([[0, 0, 1, 1], [0, 1, 0, 1]], np.float32))
-    chroma /= cv2.transform(image, np.array([[1, 1, 1, 3]], np.float32))[..., None]
-    candidate = far & (colour_distance(chroma, colour_model(chroma[where], 2e-5)) > s.chroma)
+    candidate = far & (_chroma_distance(image, where) > s.chroma)
     candidate = (candidate & (texture < s.texture) & area).astype(np.uint8)
     candidate = cv2.morphologyEx(candidate, cv2.MORPH_OPEN, kernel)
     if not candidate.any():

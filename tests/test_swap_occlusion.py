@@ -12,7 +12,7 @@ from skimage.color import deltaE_ciede2000, rgb2lab
 from swapline.bench.composites import card, dim_and_cool, grey_card, microphone
 from swapline.faces.topology import face_mesh, inter_ocular_distance
 from swapline.swap import MeshSwapper, MeshSwapSettings
-from swapline.swap.skin import target_occluders
+from swapline.swap.skin import target_hair, target_occluders
 from tests.conftest import DATA, load
 
 # Clear portraits the swap must leave exactly as without the step: beards (dark, grey, white),
@@ -43,9 +43,26 @@ PAIRS = (
 )
 
 
+# Targets covered from above, and what covers them: a black fringe down to the brows, a grey
+# headscarf's edge.
+COVERED = (
+    ("dev/marie_gluesenkamp_perez_1.jpg", "dark"),
+    ("dev/doris_matsui_1.jpg", "dark"),
+    ("dev/ilhan_omar_2.jpg", "grey"),
+)
+# Bald or short-haired targets, one with a blown highlight down a cheek (cory_booker_1).
+BARE_FOREHEADS = (
+    "dev/john_fetterman_1.jpg",
+    "dev/cory_booker_1.jpg",
+    "dev/jerry_nadler_1.jpg",
+    "dev/derrick_van_orden_1.jpg",
+)
+
+
 @pytest.fixture(scope="module")
 def dev_faces(analyser):
     names = set(CLEAR) | {name for pair in PAIRS for name in pair} | {"dev/sydney_kamlager-dove_1.jpg"}
+    names |= {name for name, _ in COVERED} | set(BARE_FOREHEADS)
     result = {}
     for name in sorted(names):
         image = load(name)
@@ -163,3 +180,45 @@ def test_a_clean_shaven_target_has_no_beard_to_keep(analyser):
     cv2.fillPoly(oval, [np.round(face.landmarks[face_mesh().face_oval, :2]).astype(np.int32)], 1)
     changed = np.abs(a.astype(int) - b.astype(int)).max(axis=2) > 2
     assert changed[oval > 0].mean() < 0.005  # a few stray stubble-like pixels at most
+
+
+def _oval(face, shape):
+    oval = np.zeros(shape[:2], np.uint8)
+    cv2.fillPoly(oval, [np.round(face.landmarks[face_mesh().face_oval, :2]).astype(np.int32)], 1)
+    return oval > 0
+
+
+def covering_pixels(image, face, kind):
+    """The target's pixels inside the face oval and above the brows that are dark (a black
+    fringe) or unsaturated (a grey scarf; skin is saturated), away from their edge by 0.05 IOD:
+    a rule of the test's own, not the swapper's."""
+    mesh = face_mesh()
+    points = face.landmarks[:, :2]
+    brows = points[np.concatenate([mesh.left_eyebrow, mesh.right_eyebrow]), 1].min()
+    hsv = cv2.cvtColor(image, cv2.COLOR_BGR2HSV)
+    pixels = hsv[..., 2] < 60 if kind == "dark" else hsv[..., 1] < 60
+    region = _oval(face, image.shape) & (np.arange(image.shape[0])[:, None] < brows) & pixels
+    size = int(0.1 * inter_ocular_distance(face.landmarks)) | 1
+    return cv2.erode(region.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))) > 0
+
+
+@pytest.mark.parametrize(("target", "kind"), COVERED)
+def test_what_covers_the_targets_forehead_stays_in_front(dev_faces, target, kind):
+    # a bald source: its forehead was pasted over the fringe up to a straight edge
+    image, face = dev_faces[target]
+    cover = covering_pixels(image, face, kind)
+    assert cover.sum() >= 40
+    source = dev_faces["dev/john_fetterman_1.jpg"]
+    change = np.abs(swapped(source, image, face).astype(int) - image.astype(int)).max(axis=2)[cover]
+    assert change.mean() <= 3 and (change <= 2).mean() >= 0.85, (change.mean(), (change <= 2).mean())
+    # without the step the swap paints over it (measured 55-160 levels)
+    over = swapped(source, image, face, keep_target_hair=False)
+    assert np.abs(over.astype(int) - image.astype(int)).max(axis=2)[cover].mean() > 30
+
+
+@pytest.mark.parametrize("name", BARE_FOREHEADS)
+def test_a_bare_forehead_is_not_taken_for_hair(dev_faces, name):
+    image, face = dev_faces[name]
+    points = face.landmarks[:, :2].astype(np.float32)
+    kept = target_hair(image, points, face_mesh(), inter_ocular_distance(face.landmarks)) > 0.5
+    assert kept[_oval(face, image.shape)].mean() < 0.03  # measured 0.000-0.017

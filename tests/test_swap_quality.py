@@ -139,6 +139,7 @@ def test_every_step_can_be_switched_off_and_changes_the_result(photos, step):
     source, target = {
         "mirror_fill": ("obama_partial_face.jpg", "biden2.jpg"),
         "scale_colour_detail": ("obama2.jpg", "astronaut.png"),
+        "keep_target_hair": ("obama.jpg", "astronaut.png"),  # the astronaut's fringe
     }.get(step, ("astronaut.png", "obama.jpg"))
     full = run_swap(photos, source, target)
     ablated = run_swap(photos, source, target, **{step: False})

@@ -34,6 +34,7 @@ BEFORE = replace(
     match_sharpness=False,
     multiband=False,
     target_occluders=False,
+    keep_target_hair=False,
     lighting_sigma=0.8,
 )
 ASTRONAUT, HOPPER = "astronaut.png", "grace_hopper_1.jpg"

@@ -69,6 +69,7 @@ def _settings(args: argparse.Namespace):
             shape_strength=_unit("--shape-strength", args.shape_strength),
             keep_target_beard=args.keep_beard,
             target_occluders=not args.no_occluders,
+            keep_target_hair=not args.no_occluders,
         ),
     )
 

@@ -49,7 +49,9 @@ def _add_session_options(parser: argparse.ArgumentParser, detector: str, faces: 
     )
     mesh.add_argument("--keep-beard", action="store_true", help="keep the target's beard or stubble")
     mesh.add_argument(
-        "--no-occluders", action="store_true", help="swap over what stands in front of the face (a microphone, a hand)"
+        "--no-occluders",
+        action="store_true",
+        help="swap over what stands in front of the face (a microphone, a hand, a fringe)",
     )
     runtime = parser.add_argument_group("where models run (every model of the run)")
     where = runtime.add_mutually_exclusive_group()

@@ -14,6 +14,8 @@ Per target face (every frame), each step switchable in MeshSwapSettings:
                 source's specular highlights compressed, its colour detail scaled to a
                 paler target (swap/color.py);
   target_occluders what stands in front of the target's face stays in front (swap/skin.py);
+  keep_target_hair  what covers the target's face from above (a fringe, a hat brim, a
+                headscarf's edge) stays in front (swap/skin.py);
   keep_target_beard the target's beard or stubble stays (off by default: a beard is identity);
   multiband     Laplacian-pyramid blend inside the feathered face oval;
   keep_target_mouth  the open mouth stays the target's (its teeth, its tongue).
@@ -35,7 +37,7 @@ from swapline.swap.color import match_tone
 from swapline.swap.masks import feathered_face_mask, mouth_mask
 from swapline.swap.mesh_warp import affines_from_frames, maps_from_ids, rasterize_triangles, triangle_frames
 from swapline.swap.shape import IdentityShape, ShapeSettings
-from swapline.swap.skin import expected_skin, skin_validity, target_beard, target_occluders
+from swapline.swap.skin import expected_skin, skin_validity, target_beard, target_grid, target_hair, target_occluders
 
 # Steps of the swapper that can be switched off one at a time (bench quality --ablation).
 ABLATION_STEPS = (
@@ -47,6 +49,7 @@ ABLATION_STEPS = (
     "target_highlights",
     "scale_colour_detail",
     "target_occluders",
+    "keep_target_hair",
     "multiband",
     "keep_target_mouth",
 )
@@ -65,6 +68,7 @@ class MeshSwapSettings:
     multiband: bool = True
     keep_target_mouth: bool = True
     target_occluders: bool = True  # what stands in front of the target's face (a microphone, a card) stays in front
+    keep_target_hair: bool = True  # what covers the target's face from above (a fringe, a hat brim) stays in front
     keep_target_beard: bool = False  # the target's beard or stubble stays (identity: off, the source's chin shows)
     shape_strength: float = 1.0  # how far the inner face moves toward the source's proportions
     # How far the face outline follows them. On the quality set (280 pairs, every pair shaped,
@@ -426,13 +430,18 @@ class MeshSwapper:
             keep = mouth_mask(local[mesh.lips_inner], shape, face_size)
             np.subtract(1.0, keep, out=keep)
             mask *= keep
-        occluders = target_occluders(reference, original, mesh, iod) if s.target_occluders else None
+        # what stands in front, judged on the target as shot, on one coarse grid for both models
+        coarse = target_grid(reference, original, iod) if s.target_occluders or s.keep_target_hair else None
+        occluders = target_occluders(reference, original, mesh, iod, grid=coarse) if s.target_occluders else None
+        if s.keep_target_hair:
+            hair = target_hair(reference, original, mesh, iod, grid=coarse)
+            occluders = hair if occluders is None else np.maximum(occluders, hair, out=occluders)
         if occluders is not None and occluders.any():
             if reshape:  # the target moved under the shaped mesh; what stands in front did not
                 target_f += occluders[..., None] * (reference.astype(np.float32) - target_f)
             keep = _kept(mask, keep, occluders)
         if s.keep_target_beard:  # on the target as shaped: the beard moves with the face
-            keep = _kept(mask, keep, target_beard(target, local, mesh, iod))
+            keep = _kept(mask, keep, target_beard(target, local, mesh, iod))  # target as shaped: own grid
         # the result is target + change; the change becomes swapped - target, blended
         change = scratch("change", (*shape, 3))
         np.subtract(swapped, target_f, out=change)

@@ -6,6 +6,7 @@ is kept there instead.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -53,7 +54,54 @@ def skin_validity(
     as does a strand of dark hair along the outline above the mouth.
     A part flagged wrongly costs little: it is taken from the mirror side, or the target stays.
     """
+    occluder, k = _covering(texture_bgr, points, mesh, iod, threshold, side_rules=True)
+    if occluder is None:
+        return np.ones(texture_bgr.shape[:2], np.float32)
+    occluder = cv2.dilate(occluder, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+    return 1.0 - cv2.GaussianBlur(occluder, (0, 0), k / 2).astype(np.float32) / 255.0
+
+
+def target_hair(
+    target_bgr: np.ndarray,
+    points: np.ndarray,
+    mesh: MeshTopology,
+    iod: float,
+    grid_iod: float = 40.0,
+    grid: Grid | None = None,
+) -> np.ndarray:
+    """float32 [0, 1]: what covers the target's face from above (a fringe, a hat brim, the edge
+    of a headscarf, hair over a temple), to be kept in front of the swapped face: FaceMesh's
+    outline runs under a fringe to where the forehead would be, and without this a bald
+    source's forehead was pasted over the target's fringe with a straight edge.
+
+    The source's forehead rule (skin_validity) applied to the target: above the brows, what
+    is far from the skin's colour and reaches the top of the outline. Not its side rules: a
+    blown highlight down a target's cheek entered from the temple and was kept as if hair,
+    and lower down objects are target_occluders' work. Made on a grid with about grid_iod px
+    between the eyes, brought back up with a soft edge."""
+    shape = target_bgr.shape[:2]
+    image, _, _, local, scale, _ = _grid_for(grid, target_bgr, points, iod, grid_iod)
+    occluder, k = _covering(cv2.convertScaleAbs(image), local, mesh, iod * scale, 3.5, side_rules=False)
+    if occluder is None or not occluder.any():
+        return np.zeros(shape, np.float32)
+    occluder = cv2.dilate(occluder, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+    cover = cv2.GaussianBlur(occluder.astype(np.float32) / 255.0, (0, 0), k / 2)
+    return cv2.resize(cover, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
+
+
+def _covering(
+    texture_bgr: np.ndarray,
+    points: np.ndarray,
+    mesh: MeshTopology,
+    iod: float,
+    threshold: float,
+    side_rules: bool,
+) -> tuple[np.ndarray | None, int]:
+    """(uint8 255 where the face is covered, the rules' kernel size): the rules of skin_validity,
+    the forehead's alone without side_rules; None when too little of the central face shows to
+    fit the skin's colour."""
     shape = texture_bgr.shape[:2]
+    k = max(3, int(0.08 * iod) | 1)
     skin_area = expected_skin(points, mesh, shape, iod)
     lab = cv2.cvtColor(texture_bgr, cv2.COLOR_BGR2LAB).astype(np.float32)
     centre = np.zeros(shape, np.uint8)
@@ -61,29 +109,28 @@ def skin_validity(
     cv2.fillConvexPoly(centre, np.round(cv2.convexHull(core.astype(np.float32))).astype(np.int32)[:, 0], 255)
     sample = lab[(centre > 0) & skin_area]
     if len(sample) < 50:
-        return np.ones(shape, np.float32)
-    mean = sample.mean(axis=0)
-    covariance = np.cov(sample.T) + np.eye(3) * 4.0  # floor: very even skin must not flag its own shading
-    diff = lab - mean
-    distance = np.sqrt(np.einsum("...i,ij,...j->...", diff, np.linalg.inv(covariance), diff))
+        return None, k
+    # floor 4: very even skin must not flag its own shading
+    distance = colour_distance(lab, colour_model(sample, 4.0))
     # forehead: above the brows, measured along the face's own vertical axis
-    down = _face_down(points)
-    ys, xs = np.mgrid[: shape[0], : shape[1]]
-    depth = xs * down[0] + ys * down[1]
-    brows = points[np.concatenate([mesh.left_eyebrow, mesh.right_eyebrow])] @ down
-    forehead = skin_area & (depth < brows.max())
+    height = _face_height(points, shape)
+    brows = _face_height(points, shape, at=points[np.concatenate([mesh.left_eyebrow, mesh.right_eyebrow])])
+    forehead = skin_area & (height < brows.max())
     candidate = ((distance > threshold) & forehead).astype(np.uint8)
-    k = max(3, int(0.08 * iod) | 1)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
     candidate = cv2.morphologyEx(candidate, cv2.MORPH_OPEN, kernel)  # drop speckles (pores, shine)
     top = np.zeros(shape, np.uint8)  # the face's top border
     cv2.polylines(top, [np.round(points[mesh.face_oval]).astype(np.int32)], True, 1, thickness=k)
     count, labels = cv2.connectedComponents(candidate)
-    touching = np.unique(labels[(top > 0) & (candidate > 0)])
-    occluder = (np.isin(labels, touching[touching > 0]) * 255).astype(np.uint8)
+    touching = np.zeros(count, np.uint8)  # blob id -> 255 when it reaches the border
+    touching[labels[(top > 0) & (candidate > 0)]] = 255
+    touching[0] = 0
+    occluder = touching[labels]
+    if not side_rules:
+        return occluder, k
     unlike = (distance > 4.0) & (_chroma_distance(texture_bgr, skin_area & (centre > 0)) > 4.0)
-    above_mouth = _face_height(points, shape) < 0.6
-    occluder |= _from_the_sides(unlike & skin_area, top, above_mouth, k, skin_area.sum())
+    above = height < 0.6
+    occluder |= _from_the_sides(unlike & skin_area, top, above, k, skin_area.sum())
     oval = np.zeros(shape, np.uint8)
     cv2.fillPoly(oval, [np.round(points[mesh.face_oval]).astype(np.int32)], 1)
     mesh_area = rasterize_triangles(points, np.zeros(len(points)), mesh.triangles, shape) >= 0
@@ -91,10 +138,9 @@ def skin_validity(
     # a strand of dark hair along the outline at the temple or cheek: too thin for the blob
     # rules, and dark hair keeps the skin's r:g:b. Much darker than the skin, in the outline's
     # band, above the mouth (a beard's edge stays)
-    dark = lab[..., 0] < mean[0] - 2.5 * float(np.sqrt(covariance[0, 0]))
-    occluder[(distance > 4.0) & dark & (top > 0) & (oval > 0) & above_mouth] = 255
-    occluder = cv2.dilate(occluder, kernel)
-    return 1.0 - cv2.GaussianBlur(occluder, (0, 0), k / 2).astype(np.float32) / 255.0
+    dark = lab[..., 0] < float(sample[:, 0].mean() - 2.5 * np.sqrt(sample[:, 0].var() + 4.0))
+    occluder[(distance > 4.0) & dark & (top > 0) & (oval > 0) & above] = 255
+    return occluder, k
 
 
 def _chroma_distance(image: np.ndarray, core: np.ndarray) -> np.ndarray:
@@ -115,9 +161,11 @@ def _from_the_sides(
         unlike.astype(np.uint8), cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
     )
     _, labels, stats, _ = cv2.connectedComponentsWithStats(candidate)
-    entering = np.unique(labels[(border > 0) & (candidate > 0) & above_mouth])
-    big = [i for i in entering if i > 0 and stats[i, cv2.CC_STAT_AREA] >= min_area * skin_px]
-    return (np.isin(labels, big) * 255).astype(np.uint8)
+    kept = np.zeros(len(stats), np.uint8)  # blob id -> 255 when it enters and is big
+    kept[labels[(border > 0) & (candidate > 0) & above_mouth]] = 255
+    kept[(stats[:, cv2.CC_STAT_AREA] < min_area * skin_px)] = 0
+    kept[0] = 0
+    return kept[labels]
 
 
 @dataclass(frozen=True)
@@ -152,7 +200,8 @@ def colour_distance(values: np.ndarray, model: np.ndarray) -> np.ndarray:
     """Mahalanobis distance of every value (..., d) under model."""
     flat = values.reshape(-1, 1, values.shape[-1]).astype(np.float32, copy=False)
     white = cv2.transform(flat, model)
-    return np.sqrt(np.einsum("...i,...i->...", white, white)).reshape(values.shape[:-1])
+    squares = cv2.transform(cv2.multiply(white, white), np.ones((1, white.shape[-1]), np.float32))
+    return cv2.sqrt(squares).reshape(values.shape[:-1])
 
 
 def target_occluders(
@@ -161,6 +210,7 @@ def target_occluders(
     mesh: MeshTopology,
     iod: float,
     settings: OccluderSettings = OccluderSettings(),
+    grid: Grid | None = None,
 ) -> np.ndarray:
     """float32 [0, 1]: 1 where something stands in front of the target's face (a microphone, a
     card), to be kept in front of the swapped face.
@@ -182,7 +232,7 @@ def target_occluders(
     """
     s = settings
     shape = target_bgr.shape[:2]
-    image, gray, texture, local, scale = _on_grid(target_bgr, points, iod, s.grid_iod)
+    image, gray, texture, local, scale, _ = _grid_for(grid, target_bgr, points, iod, s.grid_iod)
     lab = cv2.cvtColor(cv2.convertScaleAbs(image), cv2.COLOR_BGR2LAB).astype(np.float32)
     lab = cv2.transform(lab, np.array([[100 / 255, 0, 0, 0], [0, 1, 0, -128], [0, 0, 1, -128]], np.float32))
     grid = image.shape[:2]
@@ -251,14 +301,19 @@ def target_occluders(
 
 
 def target_beard(
-    target_bgr: np.ndarray, points: np.ndarray, mesh: MeshTopology, iod: float, grid_iod: float = 40.0
+    target_bgr: np.ndarray,
+    points: np.ndarray,
+    mesh: MeshTopology,
+    iod: float,
+    grid_iod: float = 40.0,
+    grid: Grid | None = None,
 ) -> np.ndarray:
     """float32 [0, 1]: the target's beard or stubble (kept when the settings keep it): textured
     pixels of the lower face, below the nose and outside the lips, far from the colour of the
     skin of the nose and upper cheeks (where a beard does not grow). Made on a grid with about
     grid_iod px between the eyes, brought back up with a soft edge."""
     shape = target_bgr.shape[:2]
-    image, gray, texture, local, scale = _on_grid(target_bgr, points, iod, grid_iod)
+    image, gray, texture, local, scale, _ = _grid_for(grid, target_bgr, points, iod, grid_iod)
     texture = texture / (gray + 20.0)
     lab = cv2.cvtColor(cv2.convertScaleAbs(image), cv2.COLOR_BGR2LAB).astype(np.float32)
     grid = image.shape[:2]
@@ -295,18 +350,31 @@ def _face_down(points: np.ndarray) -> np.ndarray:
     return np.array([-eyes[1], eyes[0]]) / max(float(np.linalg.norm(eyes)), 1e-6)
 
 
-def _face_height(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Position of every pixel along the face's downward axis: 0 on the eye line, 1 at the chin."""
+def _face_height(points: np.ndarray, shape: tuple[int, int], at: np.ndarray | None = None) -> np.ndarray:
+    """Position of every pixel (or of the points at) along the face's downward axis: 0 on the
+    eye line, 1 at the chin."""
     down = _face_down(points)
     top = float(np.mean(points[[33, 263]] @ down))
     span = max(float(points[152] @ down) - top, 1e-6)
+    if at is not None:
+        return (at @ down - top) / span
     ys, xs = np.indices(shape, dtype=np.float32)
     return (xs * down[0] + ys * down[1] - top) / span
 
 
-def _on_grid(
-    target_bgr: np.ndarray, points: np.ndarray, iod: float, grid_iod: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]:
+class Grid(NamedTuple):
+    """A target crop on a grid with about grid_iod px between the eyes, where the per-frame
+    target models work (a region, not detail): made once per face and frame, shared by them."""
+
+    image: np.ndarray  # float32 BGR
+    gray: np.ndarray
+    texture: np.ndarray  # band-pass energy (see _work_grid)
+    local: np.ndarray  # the landmarks in grid pixels
+    scale: float  # grid pixels per crop pixel
+    grid_iod: float
+
+
+def target_grid(target_bgr: np.ndarray, points: np.ndarray, iod: float, grid_iod: float = 40.0) -> Grid:
     """The crop on a grid with about grid_iod px between the eyes: (image, gray, texture) as
     _work_grid gives them, the landmarks in grid pixels, and the grid's scale."""
     shape = target_bgr.shape[:2]
@@ -314,7 +382,12 @@ def _on_grid(
     small = (max(8, round(shape[1] * scale)), max(8, round(shape[0] * scale)))
     image, gray, texture = _work_grid(target_bgr, small)
     local = ((points + 0.5) * [small[0] / shape[1], small[1] / shape[0]] - 0.5).astype(np.float32)
-    return image, gray, texture, local, scale
+    return Grid(image, gray, texture, local, scale, grid_iod)
+
+
+def _grid_for(grid: Grid | None, target_bgr: np.ndarray, points: np.ndarray, iod: float, grid_iod: float) -> Grid:
+    """grid when it was made at grid_iod, else a new one."""
+    return grid if grid is not None and grid.grid_iod == grid_iod else target_grid(target_bgr, points, iod, grid_iod)
 
 
 def _work_grid(target_bgr: np.ndarray, small: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

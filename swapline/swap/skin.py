@@ -5,8 +5,8 @@ is kept there instead.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import NamedTuple
+import functools
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -80,8 +80,8 @@ def target_hair(
     and lower down objects are target_occluders' work. Made on a grid with about grid_iod px
     between the eyes, brought back up with a soft edge."""
     shape = target_bgr.shape[:2]
-    image, _, _, local, scale, _ = _grid_for(grid, target_bgr, points, iod, grid_iod)
-    occluder, k = _covering(cv2.convertScaleAbs(image), local, mesh, iod * scale, 3.5, side_rules=False)
+    g = _grid_for(grid, target_bgr, points, iod, grid_iod)
+    occluder, k = _covering(cv2.convertScaleAbs(g.image), g.local, mesh, g.iod, 3.5, side_rules=False, grid=g)
     if occluder is None or not occluder.any():
         return np.zeros(shape, np.float32)
     occluder = cv2.dilate(occluder, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
@@ -96,13 +96,14 @@ def _covering(
     iod: float,
     threshold: float,
     side_rules: bool,
+    grid: Grid | None = None,
 ) -> tuple[np.ndarray | None, int]:
     """(uint8 255 where the face is covered, the rules' kernel size): the rules of skin_validity,
     the forehead's alone without side_rules; None when too little of the central face shows to
-    fit the skin's colour."""
+    fit the skin's colour. grid: texture_bgr is that grid's image, whose shared maps are used."""
     shape = texture_bgr.shape[:2]
     k = max(3, int(0.08 * iod) | 1)
-    skin_area = expected_skin(points, mesh, shape, iod)
+    skin_area = expected_skin(points, mesh, shape, iod) if grid is None else grid.skin_area(mesh)
     lab = cv2.cvtColor(texture_bgr, cv2.COLOR_BGR2LAB).astype(np.float32)
     centre = np.zeros(shape, np.uint8)
     core = points[[50, 280, 4, 168]]  # cheeks, nose tip, between the eyes: rarely occluded
@@ -113,7 +114,7 @@ def _covering(
     # floor 4: very even skin must not flag its own shading
     distance = colour_distance(lab, colour_model(sample, 4.0))
     # forehead: above the brows, measured along the face's own vertical axis
-    height = _face_height(points, shape)
+    height = _face_height(points, shape) if grid is None else grid.height
     brows = _face_height(points, shape, at=points[np.concatenate([mesh.left_eyebrow, mesh.right_eyebrow])])
     forehead = skin_area & (height < brows.max())
     candidate = ((distance > threshold) & forehead).astype(np.uint8)
@@ -125,7 +126,10 @@ def _covering(
     touching = np.zeros(count, np.uint8)  # blob id -> 255 when it reaches the border
     touching[labels[(top > 0) & (candidate > 0)]] = 255
     touching[0] = 0
-    occluder = touching[labels]
+    # grown once more than the other rules' finds: the fade then lies on the skin beyond what
+    # covers the forehead, not on its blurred rim (a white hat brim's edge, half weighted, left
+    # a light line across the swapped forehead)
+    occluder = cv2.dilate(touching[labels], kernel)
     if not side_rules:
         return occluder, k
     unlike = (distance > 4.0) & (_chroma_distance(texture_bgr, skin_area & (centre > 0)) > 4.0)
@@ -232,12 +236,13 @@ def target_occluders(
     """
     s = settings
     shape = target_bgr.shape[:2]
-    image, gray, texture, local, scale, _ = _grid_for(grid, target_bgr, points, iod, s.grid_iod)
+    g = _grid_for(grid, target_bgr, points, iod, s.grid_iod)
+    image, gray, texture, local, scale = g
     lab = cv2.cvtColor(cv2.convertScaleAbs(image), cv2.COLOR_BGR2LAB).astype(np.float32)
     lab = cv2.transform(lab, np.array([[100 / 255, 0, 0, 0], [0, 1, 0, -128], [0, 0, 1, -128]], np.float32))
     grid = image.shape[:2]
-    iod_g = iod * scale
-    area = expected_skin(local, mesh, grid, iod_g)
+    iod_g = g.iod
+    area = g.skin_area(mesh)
     ring = np.round(local[mesh.face_oval]).astype(np.int32)
     oval = np.zeros(grid, np.uint8)
     cv2.fillPoly(oval, [ring], 1)
@@ -250,7 +255,7 @@ def target_occluders(
     far = colour_distance(lab, skin) > s.colour
     k = max(3, int(0.1 * iod_g) | 1)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
-    height = _face_height(local, grid)
+    height = g.height
     border = np.zeros(grid, np.uint8)
     cv2.polylines(border, [ring], True, 1, thickness=k)
     min_px = s.min_area * float(oval.sum())
@@ -313,7 +318,7 @@ def target_beard(
     skin of the nose and upper cheeks (where a beard does not grow). Made on a grid with about
     grid_iod px between the eyes, brought back up with a soft edge."""
     shape = target_bgr.shape[:2]
-    image, gray, texture, local, scale, _ = _grid_for(grid, target_bgr, points, iod, grid_iod)
+    image, gray, texture, local, scale = _grid_for(grid, target_bgr, points, iod, grid_iod)
     texture = texture / (gray + 20.0)
     lab = cv2.cvtColor(cv2.convertScaleAbs(image), cv2.COLOR_BGR2LAB).astype(np.float32)
     grid = image.shape[:2]
@@ -362,9 +367,11 @@ def _face_height(points: np.ndarray, shape: tuple[int, int], at: np.ndarray | No
     return (xs * down[0] + ys * down[1] - top) / span
 
 
-class Grid(NamedTuple):
+@dataclass
+class Grid:
     """A target crop on a grid with about grid_iod px between the eyes, where the per-frame
-    target models work (a region, not detail): made once per face and frame, shared by them."""
+    target models work (a region, not detail): made once per face and frame, shared by them,
+    with the maps more than one of them reads made on first use."""
 
     image: np.ndarray  # float32 BGR
     gray: np.ndarray
@@ -372,6 +379,23 @@ class Grid(NamedTuple):
     local: np.ndarray  # the landmarks in grid pixels
     scale: float  # grid pixels per crop pixel
     grid_iod: float
+    iod: float  # between the eyes, in grid pixels
+
+    _area: tuple[MeshTopology, np.ndarray] | None = field(default=None, repr=False)
+
+    def __iter__(self):
+        return iter((self.image, self.gray, self.texture, self.local, self.scale))
+
+    def skin_area(self, mesh: MeshTopology) -> np.ndarray:
+        """expected_skin on the grid, made once."""
+        if self._area is None or self._area[0] is not mesh:
+            self._area = (mesh, expected_skin(self.local, mesh, self.image.shape[:2], self.iod))
+        return self._area[1]
+
+    @functools.cached_property
+    def height(self) -> np.ndarray:
+        """_face_height on the grid."""
+        return _face_height(self.local, self.image.shape[:2])
 
 
 def target_grid(target_bgr: np.ndarray, points: np.ndarray, iod: float, grid_iod: float = 40.0) -> Grid:
@@ -382,7 +406,7 @@ def target_grid(target_bgr: np.ndarray, points: np.ndarray, iod: float, grid_iod
     small = (max(8, round(shape[1] * scale)), max(8, round(shape[0] * scale)))
     image, gray, texture = _work_grid(target_bgr, small)
     local = ((points + 0.5) * [small[0] / shape[1], small[1] / shape[0]] - 0.5).astype(np.float32)
-    return Grid(image, gray, texture, local, scale, grid_iod)
+    return Grid(image, gray, texture, local, scale, grid_iod, iod * scale)
 
 
 def _grid_for(grid: Grid | None, target_bgr: np.ndarray, points: np.ndarray, iod: float, grid_iod: float) -> Grid:

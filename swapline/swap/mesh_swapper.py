@@ -12,7 +12,8 @@ Per target face (every frame), each step switchable in MeshSwapSettings:
   match_lighting   the target's low-frequency tone and shading added on skin only (eyes,
                 brows, lips, and whatever of the target is not skin-coloured, left out), the
                 source's specular highlights compressed, its colour detail scaled to a
-                paler target (swap/color.py);
+                paler target (swap/color.py); where the target wears glasses, the skin
+                round its eyes does not vote (skip_target_lenses, swap/glasses.py);
   target_occluders what stands in front of the target's face stays in front (swap/skin.py);
   keep_target_hair  what covers the target's face from above (a fringe, a hat brim, a
                 headscarf's edge) stays in front (swap/skin.py);
@@ -34,6 +35,7 @@ from swapline.faces.face import Face
 from swapline.faces.topology import face_mesh, inter_ocular_distance
 from swapline.swap.blend import multiband_delta
 from swapline.swap.color import match_tone
+from swapline.swap.glasses import lens_zone, wears_glasses
 from swapline.swap.masks import feathered_face_mask, mouth_mask
 from swapline.swap.mesh_warp import affines_from_frames, maps_from_ids, rasterize_triangles, triangle_frames
 from swapline.swap.shape import IdentityShape, ShapeSettings
@@ -47,6 +49,7 @@ ABLATION_STEPS = (
     "match_sharpness",
     "match_lighting",
     "target_highlights",
+    "skip_target_lenses",
     "scale_colour_detail",
     "target_occluders",
     "keep_target_hair",
@@ -63,6 +66,7 @@ class MeshSwapSettings:
     match_sharpness: bool = True
     match_lighting: bool = True
     target_highlights: bool = True  # with match_lighting: the target's highlights laid on the swapped skin
+    skip_target_lenses: bool = True  # with match_lighting: skin seen through the target's glasses does not vote
     # with match_lighting: the source's colour detail scaled to a paler target (no green eyelids)
     scale_colour_detail: bool = True
     multiband: bool = True
@@ -411,6 +415,8 @@ class MeshSwapper:
         if s.match_lighting:
             weight = skin.astype(np.float32)
             weight *= valid
+            if s.skip_target_lenses and wears_glasses(cv2.cvtColor(reference, cv2.COLOR_BGR2GRAY), original, iod):
+                weight *= 1 - lens_zone(local, mesh, shape, iod)  # on the target as shaped, as target_f
             lit = scratch("lit", (*shape, 3))
             relight = 1.0 if s.target_highlights else 0.0
             swapped = match_tone(

@@ -108,7 +108,7 @@ def quality_section(quality: dict) -> str:
         for p in quality["pairs"]
     )
     metrics = [
-        ("identity retrieval", "identity_retrieval", "{:.0%}", "100%"),
+        ("identity retrieval", "identity_retrieval", "{:.1%}", "100%"),
         (
             "distance to the source person's other photos",
             "mean_dist_to_source_person_other_photos",

@@ -447,7 +447,7 @@ class MeshSwapper:
                 target_f += occluders[..., None] * (reference.astype(np.float32) - target_f)
             keep = _kept(mask, keep, occluders)
         if s.keep_target_beard:  # on the target as shaped: the beard moves with the face
-            keep = _kept(mask, keep, target_beard(target, local, mesh, iod))  # target as shaped: own grid
+            keep = _kept(mask, keep, target_beard(target, local, mesh, iod))
         # the result is target + change; the change becomes swapped - target, blended
         change = scratch("change", (*shape, 3))
         np.subtract(swapped, target_f, out=change)

@@ -9,7 +9,7 @@ import pytest
 
 from swapline.faces.topology import face_mesh, inter_ocular_distance
 from swapline.swap import MeshSwapper, MeshSwapSettings
-from swapline.swap.glasses import wears_glasses
+from swapline.swap.glasses import BRIDGE_RAMP, bridge_score, glasses_likelihood
 from tests.conftest import DATA, load
 
 FRAMED = {
@@ -32,17 +32,15 @@ FRAMED = {
 def test_glasses_are_found_on_every_framed_pair_and_on_no_bare_face(analyser):
     # elizabeth_warren_1's rimless glasses have no bar across the nose: not found, and not
     # needed (their lenses barely change the skin's tone)
-    found, bare = set(), 0
+    likelihood = {}
     for path in sorted([*DATA.glob("*.jpg"), *DATA.glob("*.png"), *(DATA / "dev").glob("*.jpg")]):
         image = load(str(path.relative_to(DATA)))
         face = analyser.faces(image)[0]
         gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-        if wears_glasses(gray, face.landmarks[:, :2], inter_ocular_distance(face.landmarks)):
-            found.add(path.name)
-        else:
-            bare += 1
-    assert found == FRAMED
-    assert bare >= 34
+        likelihood[path.name] = glasses_likelihood(gray, face.landmarks[:, :2], inter_ocular_distance(face.landmarks))
+    assert len(likelihood) == 48
+    assert min(likelihood[name] for name in FRAMED) > 0.8  # measured 0.91 at least
+    assert max(v for name, v in likelihood.items() if name not in FRAMED) < 0.1  # measured 0 (biden2: 0)
 
 
 def ghost(analyser, source_name, target_name, **settings):
@@ -86,3 +84,25 @@ def test_a_targets_glasses_leave_no_ghost_lenses(analyser, target):
 def test_without_the_step_the_lenses_come_back(analyser):
     voting = ghost(analyser, "astronaut.png", "dev/sydney_kamlager-dove_1.jpg", skip_target_lenses=False)
     assert voting < -6.0, voting
+
+
+def test_a_face_near_the_bar_does_not_flicker_between_frames(analyser):
+    # raul_grijalva_1's thin frames score near the middle of the ramp; moved, scaled, turned
+    # and re-encoded a little, as video frames are, its score spreads over a few levels, across
+    # the ramp's middle: a threshold there would switch the tone round the eyes on and off from
+    # frame to frame, the ramp moves it a little (measured: scores 40-45, likelihood sd 0.17)
+    image = load("dev/raul_grijalva_1.jpg")
+    rng = np.random.default_rng(0)
+    scores, values, centre = [], [], (image.shape[1] / 2, image.shape[0] / 2)
+    for _ in range(10):
+        turn = cv2.getRotationMatrix2D(centre, rng.uniform(-2, 2), rng.uniform(0.95, 1.05))
+        turn[:, 2] += rng.uniform(-2, 2, 2)
+        frame = cv2.warpAffine(image, turn, (image.shape[1], image.shape[0]), borderMode=cv2.BORDER_REFLECT)
+        frame = cv2.imdecode(cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 80])[1], cv2.IMREAD_COLOR)
+        face = analyser.faces(frame)[0]
+        gray, iod = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY), inter_ocular_distance(face.landmarks)
+        scores.append(bridge_score(gray, face.landmarks[:, :2], iod))
+        values.append(glasses_likelihood(gray, face.landmarks[:, :2], iod))
+    middle = sum(BRIDGE_RAMP) / 2
+    assert min(scores) < middle < max(scores), scores  # a threshold would flip
+    assert np.std(values) < 0.25, values

@@ -19,8 +19,10 @@ from swapline.faces.topology import LEFT_EYE_OUTER, RIGHT_EYE_OUTER, MeshTopolog
 
 _INNER_CORNERS = [133, 362]  # FaceMesh's inner eye corners
 # Mean black-hat along the darkest row across the nose: on the 48 tests/data faces, the 13 with
-# framed glasses 46-116, rimless glasses 38, the 34 bare faces 6-38.
-BRIDGE_THRESHOLD = 42.0
+# framed glasses 46-116, rimless glasses 38, the 34 bare faces 6-38. Moved, scaled, turned and
+# re-encoded a little (as video frames are), one face's score spreads over about 4 levels
+# (raul_grijalva_1: 42-45): a ramp, not a threshold, so that a video does not flicker.
+BRIDGE_RAMP = (39.0, 47.0)
 
 
 def bridge_score(gray: np.ndarray, points: np.ndarray, iod: float) -> float:
@@ -42,9 +44,11 @@ def bridge_score(gray: np.ndarray, points: np.ndarray, iod: float) -> float:
     return float(hat[y - 25 : y + 6, x0:x1].mean(axis=1).max())
 
 
-def wears_glasses(gray: np.ndarray, points: np.ndarray, iod: float) -> bool:
-    """gray: the face's image (uint8), points its landmarks there."""
-    return bridge_score(gray, points, iod) >= BRIDGE_THRESHOLD
+def glasses_likelihood(gray: np.ndarray, points: np.ndarray, iod: float) -> float:
+    """0 (bare) .. 1 (framed glasses), along BRIDGE_RAMP. gray: the face's image (uint8),
+    points its landmarks there."""
+    low, high = BRIDGE_RAMP
+    return float(np.clip((bridge_score(gray, points, iod) - low) / (high - low), 0.0, 1.0))
 
 
 def lens_zone(points: np.ndarray, mesh: MeshTopology, shape: tuple[int, int], iod: float) -> np.ndarray:

@@ -35,7 +35,7 @@ from swapline.faces.face import Face
 from swapline.faces.topology import face_mesh, inter_ocular_distance
 from swapline.swap.blend import multiband_delta
 from swapline.swap.color import match_tone
-from swapline.swap.glasses import lens_zone, wears_glasses
+from swapline.swap.glasses import glasses_likelihood, lens_zone
 from swapline.swap.masks import feathered_face_mask, mouth_mask
 from swapline.swap.mesh_warp import affines_from_frames, maps_from_ids, rasterize_triangles, triangle_frames
 from swapline.swap.shape import IdentityShape, ShapeSettings
@@ -415,8 +415,9 @@ class MeshSwapper:
         if s.match_lighting:
             weight = skin.astype(np.float32)
             weight *= valid
-            if s.skip_target_lenses and wears_glasses(cv2.cvtColor(reference, cv2.COLOR_BGR2GRAY), original, iod):
-                weight *= 1 - lens_zone(local, mesh, shape, iod)  # on the target as shaped, as target_f
+            glasses = glasses_likelihood(cv2.cvtColor(reference, cv2.COLOR_BGR2GRAY), original, iod)
+            if s.skip_target_lenses and glasses > 0.0:
+                weight *= 1.0 - glasses * lens_zone(local, mesh, shape, iod)  # on the target as shaped
             lit = scratch("lit", (*shape, 3))
             relight = 1.0 if s.target_highlights else 0.0
             swapped = match_tone(

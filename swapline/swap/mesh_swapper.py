@@ -489,16 +489,18 @@ class _Scratch(threading.local):
 
 
 def _mouth_kept(source_landmarks: np.ndarray, points: np.ndarray) -> float:
-    """How much of the target's open mouth (teeth, tongue) stays, 0..1; nothing of a closed
-    target mouth. Where the source's mouth is about as open (within 15%), its own teeth fill
-    the gap (on the quality set the distance to the source person's other photos fell 0.468 ->
-    0.460 with them); open much less, its lips would be smeared over the gap, and much more
-    (a talking mouth's dark inside in a smile), the expression would be the source's: kept."""
+    """How much of the target's open mouth (teeth, tongue) stays, 0..1: nothing of a closed
+    target mouth (an inner-lip gap under 0.01 IOD, all from 0.03). Where the source's mouth is
+    about as open (within 15%), its own teeth fill the gap (on the quality set the distance to
+    the source person's other photos fell 0.468 -> 0.463 with them); open much less, its lips
+    would be smeared over the gap, and much more (a talking mouth's dark inside in a smile),
+    the expression would be the source's: kept."""
     opening = mouth_opening(points)
-    if opening < 0.02:
+    if opening < 0.01:
         return 0.0
     ratio = abs(math.log(max(mouth_opening(source_landmarks), 1e-3) / opening))
-    return float(np.clip((ratio - math.log(1.15)) / (math.log(1.4) - math.log(1.15)), 0.0, 1.0))
+    kept = np.clip((ratio - math.log(1.15)) / (math.log(1.4) - math.log(1.15)), 0.0, 1.0)
+    return float(kept * min(1.0, (opening - 0.01) / 0.02))  # a mouth opening in a video: no jump
 
 
 def _kept(mask: np.ndarray, keep: np.ndarray | None, region: np.ndarray) -> np.ndarray:

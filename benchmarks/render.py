@@ -96,7 +96,11 @@ stage after 5 warm-up runs. Machine: {machine_line(speed)}.
 Targets: detection <= 3 ms (met by the short-range detector, the live default; the full-range
 detector, used for stills and photos with small faces, takes longer), landmarks <= 4 ms,
 swap + blend <= 10 ms. Models run on one intra-op thread without spinning, so that pipeline
-stages can use the other core.
+stages can use the other core. "swap + blend" is a still's: the swapper looks for hands around
+the face itself (the palm search row); in a video or live feed the feed's HandTracker does that
+every third frame and follows a hand found by its landmarks alone in between, so a frame's
+swap costs the "--no-hands" row plus, on average, a third of the palm search (plus the
+"followed" row per hand in front).
 """
 
 

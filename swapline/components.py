@@ -59,7 +59,7 @@ def build_swapper(choices: ModelChoices, mesh: MeshSwapSettings, store: ModelSto
 
     name = choices.swapper
     if name == "mesh":
-        return MeshSwapper(mesh)
+        return MeshSwapper(mesh, sessions)
     kind = name if name in registry() else _route(Path(name), "swapper", sessions)
     encoder = ArcFaceEncoder(choices.encoder, store, sessions)
     maskers = build_maskers(choices, store, sessions)

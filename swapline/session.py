@@ -21,6 +21,7 @@ from swapline.components import build_detector, build_enhancer, build_identity_e
 from swapline.errors import SwaplineError
 from swapline.faces import AnalyserSettings, FaceAnalyser, FaceMeshLandmarker, FaceTracker, TrackerSettings
 from swapline.faces.face import Face
+from swapline.faces.hands import HandTracker
 from swapline.faces.landmarks import Roi
 from swapline.faces.selection import FaceSelector, ReferenceMatcher
 from swapline.faces.stream import FaceStream
@@ -40,12 +41,16 @@ log = logging.getLogger("swapline.session")
 _WIDE_MARGIN = 1.0
 
 
-def _swap_margin(swapper, enhancing: bool) -> float:
-    """The mesh swapper works inside its crop margin; anything else gets the wide margin."""
-    margin = getattr(getattr(swapper, "settings", None), "crop_margin", None)
+def _swap_margin(swapper, enhancing: bool, faces: list[Face]) -> float:
+    """The mesh swapper works inside its crop margin, but for its own look for hands where a
+    face comes without them (a still: the square of twice the face's size around it, read as
+    the faces swapped before it left the frame); anything else gets the wide margin."""
+    settings = getattr(swapper, "settings", None)
+    margin = getattr(settings, "crop_margin", None)
     if enhancing or getattr(swapper, "name", "") != "mesh" or not isinstance(margin, float):
         return _WIDE_MARGIN
-    return margin
+    looks = getattr(settings, "hands", False) and any(face.hands is None for face in faces)
+    return max(margin, _WIDE_MARGIN) if looks else margin
 
 
 @dataclass
@@ -145,8 +150,15 @@ class SwapSession:
             ),
             self._face_workers,
         )
+        finder = getattr(self._swapper, "hand_finder", None)  # the built-in swapper's, when on
         return FaceStream(
-            tracker, self.selector(), s.smoothing, s.scene_cut, s.faces.confirm_frames, s.faces.hold_frames
+            tracker,
+            self.selector(),
+            s.smoothing,
+            s.scene_cut,
+            s.faces.confirm_frames,
+            s.faces.hold_frames,
+            hands=HandTracker(finder) if finder is not None else None,
         )
 
     # -- the output ----------------------------------------------------------------------------
@@ -176,7 +188,7 @@ class SwapSession:
         with timer.stage("swap"):
             # Faces whose swaps touch no common pixel run side by side; touching ones stay in
             # order in one group: the frame is bit for bit the one-by-one result.
-            margin = _swap_margin(swapper, self._enhancer is not None)
+            margin = _swap_margin(swapper, self._enhancer is not None, faces)
             groups = independent_groups([footprint(face, margin) for face in faces])
             swapped = sum(self._face_workers.map(swap_in_order, [[faces[i] for i in g] for g in groups]))
         with timer.stage("mark"):  # before the label: the label's pixels stay exactly as rendered

@@ -133,8 +133,9 @@ def test_hidden_cheek_is_filled_from_the_mirror_side(photos):
 
 # target_occluders changes nothing on a clear face (by design): test_swap_occlusion.py shows it
 # switched off and on over composited objects; skip_target_lenses only acts on a target with
-# glasses (none among these photos): test_swap_glasses.py.
-SHOWN_ELSEWHERE = ("target_occluders", "skip_target_lenses")
+# glasses (none among these photos): test_swap_glasses.py; hands only act where a hand is in
+# front of a face (none among these photos): test_swap_hands.py.
+SHOWN_ELSEWHERE = ("target_occluders", "skip_target_lenses", "hands")
 
 
 @pytest.mark.parametrize("step", [step for step in ABLATION_STEPS if step not in SHOWN_ELSEWHERE])

@@ -1,12 +1,18 @@
 """Test targets made from real photos: an object in front of the face, a dim and cool light.
 
 The quality tests and the contact sheet use the same ones: a dark microphone-like cylinder over
-the chin, a flat card over a cheek (coloured or light grey), and the whole photo darkened and
-shifted toward blue. Each object returns the image and the mask of the object's pixels.
+the chin, a flat card over a cheek (coloured or light grey), a real open hand over the mouth and
+a cheek (cut from a photo: swapline/samples/hand.png, tools/make_hand_sample.py), and the whole
+photo darkened and shifted toward blue. Each object returns the image and the mask of the
+object's pixels.
 """
 
 from __future__ import annotations
 
+from functools import cache
+from pathlib import Path
+
+import cv2
 import numpy as np
 
 from swapline.faces.face import Face
@@ -41,6 +47,33 @@ def card(image: np.ndarray, face: Face, colour: tuple[int, int, int] = (170, 140
 def grey_card(image: np.ndarray, face: Face) -> tuple[np.ndarray, np.ndarray]:
     """The same card, light grey: no hue at all, as light as pale skin."""
     return card(image, face, (185, 185, 185))
+
+
+@cache
+def _hand_cutout() -> np.ndarray:
+    path = Path(__file__).resolve().parents[1] / "samples" / "hand.png"
+    return cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+
+
+def hand(image: np.ndarray, face: Face) -> tuple[np.ndarray, np.ndarray]:
+    """A real open hand, fingers up, as tall as 0.85 of the face, over the mouth and the
+    subject's right cheek (the image's left), as someone covering a yawn."""
+    lm = face.landmarks[:, :2]
+    cutout = _hand_cutout()
+    scale = 0.85 * float(np.ptp(lm[:, 1])) / cutout.shape[0]
+    cutout = cv2.resize(cutout, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    h, w = cutout.shape[:2]
+    centre = (lm[61] + lm[205]) / 2  # between the mouth's corner and the cheek
+    x0, y0 = int(centre[0] - w / 2), int(centre[1] - h * 0.35)
+    ih, iw = image.shape[:2]
+    cx0, cy0, cx1, cy1 = max(0, x0), max(0, y0), min(iw, x0 + w), min(ih, y0 + h)
+    piece = cutout[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0]
+    alpha = piece[..., 3:].astype(np.float32) / 255.0
+    out, mask = image.copy(), np.zeros(image.shape[:2], bool)
+    under = out[cy0:cy1, cx0:cx1].astype(np.float32)
+    out[cy0:cy1, cx0:cx1] = np.round(under + alpha * (piece[..., :3] - under)).astype(np.uint8)
+    mask[cy0:cy1, cx0:cx1] = alpha[..., 0] > 0.5
+    return out, mask
 
 
 def dim_and_cool(image: np.ndarray, level: float = 0.45) -> np.ndarray:

@@ -3,7 +3,8 @@
 Columns: source, target, "before" (the plain mesh swap: one warp, lighting ratio, feathered
 alpha blend) and "after" (every quality step on). By default the rows use only the NASA
 astronaut and Grace Hopper photos (the sheet in docs/ and the README): each onto the other, and
-onto the other with a microphone over the chin, a card over a cheek, and in dim, cool light.
+onto the other with a microphone over the chin, a card over a cheek, a hand over the mouth and
+a cheek, and in dim, cool light.
 With every_photo, each photo of the folder (and below) is a target once, with the next other
 person's photo as the source, plus the same object and light cases: for local inspection.
 """
@@ -17,7 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from swapline.bench.composites import card, dim_and_cool, microphone
+from swapline.bench.composites import card, dim_and_cool, hand, microphone
 from swapline.bench.report import ProgressCallback, no_progress
 from swapline.errors import SwaplineError
 from swapline.faces import FaceAnalyser
@@ -35,6 +36,7 @@ BEFORE = replace(
     multiband=False,
     target_occluders=False,
     keep_target_hair=False,
+    hands=False,
     lighting_sigma=0.8,
 )
 ASTRONAUT, HOPPER = "astronaut.png", "grace_hopper_1.jpg"
@@ -50,6 +52,10 @@ def _with_microphone(image: np.ndarray, face: Face) -> np.ndarray:
 
 def _with_card(image: np.ndarray, face: Face) -> np.ndarray:
     return card(image, face)[0]
+
+
+def _with_hand(image: np.ndarray, face: Face) -> np.ndarray:
+    return hand(image, face)[0]
 
 
 def _dim_and_cool(image: np.ndarray, face: Face) -> np.ndarray:
@@ -68,9 +74,10 @@ DOCS_ROWS = (
     SheetRow(HOPPER, ASTRONAUT),
     SheetRow(HOPPER, ASTRONAUT, _with_microphone),
     SheetRow(ASTRONAUT, HOPPER, _with_card),
+    SheetRow(HOPPER, ASTRONAUT, _with_hand),
     SheetRow(HOPPER, ASTRONAUT, _dim_and_cool),
 )
-VARIANTS = (_with_microphone, _with_card, _dim_and_cool)
+VARIANTS = (_with_microphone, _with_card, _with_hand, _dim_and_cool)
 
 
 def _tile(image: np.ndarray, box: np.ndarray, size: int) -> np.ndarray:

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from swapline.bench.composites import hand
 from swapline.bench.report import ProgressCallback, make_table, no_progress
 from swapline.errors import SwaplineError
 from swapline.faces import BlazeFaceDetector, FaceMeshLandmarker
 from swapline.faces.face import Face
+from swapline.faces.hands import roi_from_hand
 from swapline.faces.landmarks import roi_from_landmarks
 from swapline.io import read_image
 from swapline.session import SwapSession
@@ -64,18 +67,30 @@ def run_speed(
     label = LabelStamp()
     work = frame.copy()
     swapper = MeshSwapper(session.settings.swapper)  # the swap alone, without the label
+    no_hands = MeshSwapper(replace(session.settings.swapper, hands=False))
+    finder = swapper.hand_finder
+    centre, size = face.landmarks[:, :2].mean(axis=0), float(np.ptp(face.landmarks[:, :2], axis=0).max())
+    covered = hand(frame, face)[0]
 
-    def swap_blend() -> None:
+    def swap_blend(with_hands: bool = True) -> None:
         np.copyto(work, frame)
-        swapper.swap(work, face, registered)
+        (swapper if with_hands else no_hands).swap(work, face, registered)
 
     stages = {
         "detect (full range)": lambda: detectors["full"].detect(frame),
         "detect (short range)": lambda: detectors["short"].detect(frame),
         "landmarks (tracked ROI)": lambda: landmarker.run(frame, roi),
         "swap + blend": swap_blend,
+        "swap + blend (--no-hands)": lambda: swap_blend(False),
         "label": lambda: label.apply(work),
     }
+    if finder is not None:
+        stages["hands: palm search, none there"] = lambda: finder.around(frame, centre, size)
+        stages["hands: a hand in front (+ landmarks)"] = lambda: finder.around(covered, centre, size)
+        held = finder.around(covered, centre, size)
+        if held:  # a feed's frames between palm searches: the landmarks alone
+            roi = roi_from_hand(held[0].points)
+            stages["hands: a hand followed (video, live)"] = lambda: finder.landmarks(covered, roi)
     results = {}
     for done, (name, fn) in enumerate(stages.items()):
         on_progress(done, len(stages))

@@ -70,6 +70,7 @@ def _settings(args: argparse.Namespace):
             keep_target_beard=args.keep_beard,
             target_occluders=not args.no_occluders,
             keep_target_hair=not args.no_occluders,
+            hands=not (args.no_occluders or args.no_hands),
         ),
     )
 

@@ -53,6 +53,11 @@ def _add_session_options(parser: argparse.ArgumentParser, detector: str, faces: 
         action="store_true",
         help="swap over what stands in front of the face (a microphone, a hand, a fringe)",
     )
+    mesh.add_argument(
+        "--no-hands",
+        action="store_true",
+        help="do not look for hands in front of the face (saves ~6 ms a face on a CPU core)",
+    )
     runtime = parser.add_argument_group("where models run (every model of the run)")
     where = runtime.add_mutually_exclusive_group()
     where.add_argument("--device", choices=tuple(DEVICES), default=None, help="cpu, cuda or tensorrt")

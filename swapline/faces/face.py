@@ -26,6 +26,9 @@ class Face:
     presence: float | None = None
     embedding: np.ndarray | None = None
     track_id: int | None = None  # set by the tracker: the same id while a face stays tracked
+    # hands in front of or near the face, (21, 2) landmarks each, set by a feed's HandTracker;
+    # None: not looked for (the built-in swapper then looks itself)
+    hands: tuple[np.ndarray, ...] | None = None
 
     @property
     def width(self) -> float:

@@ -6,6 +6,8 @@
   that is missed is held at its last place for up to `hold_frames` frames. Together they stop
   faces popping in and out in crowd shots.
 - Landmarks of the chosen faces are smoothed with a One Euro filter per track.
+- With a HandTracker, the hands in front of each chosen face are followed too (the built-in
+  swapper keeps them in front).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import cv2
 import numpy as np
 
 from swapline.faces.face import Face
+from swapline.faces.hands import HandTracker
 from swapline.faces.selection import FaceSelector
 from swapline.faces.smoothing import OneEuroFilter, OneEuroSettings
 from swapline.faces.tracker import FaceTracker
@@ -54,6 +57,7 @@ class FaceStream:
         scene_cut: float,
         confirm_frames: int,
         hold_frames: int,
+        hands: HandTracker | None = None,
     ):
         self.tracker = tracker
         self.selector = selector
@@ -61,6 +65,7 @@ class FaceStream:
         self.cuts = SceneCutDetector(scene_cut)
         self.confirm_frames = confirm_frames
         self.hold_frames = hold_frames
+        self.hands = hands
         self._filters: dict[int, OneEuroFilter] = {}
         self._shown: dict[int, Face] = {}  # last face swapped per track: what a held track shows
 
@@ -71,6 +76,8 @@ class FaceStream:
         self.cuts.reset()
         self._filters.clear()
         self._shown.clear()
+        if self.hands is not None:
+            self.hands.reset()
 
     def update(self, image: np.ndarray, time_s: float, timings: dict[str, float] | None = None) -> list[Face]:
         """The faces to swap in this frame, smoothed."""
@@ -79,6 +86,8 @@ class FaceStream:
             self.selector.reset()
             self._filters.clear()
             self._shown.clear()
+            if self.hands is not None:
+                self.hands.reset()
         found = self.tracker.update(image, timings)
         found_ids = {f.track_id for f in found}
         confirmed = {t.track_id for t in self.tracker.tracks if t.from_start or t.hits >= self.confirm_frames}
@@ -95,6 +104,8 @@ class FaceStream:
                 smoother = self._filters.setdefault(face.track_id, OneEuroFilter(self.smoothing))
                 face = face.replace(landmarks=smoother(face.landmarks, time_s))
             faces.append(face)
+        if self.hands is not None:
+            faces = self.hands.update(image, faces)
         live_ids = {t.track_id for t in self.tracker.tracks}
         self._shown = {k: v for k, v in self._shown.items() if k in live_ids}
         self._shown.update({f.track_id: f for f in faces})

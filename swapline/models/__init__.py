@@ -13,6 +13,9 @@ BUILTIN_MODELS = {
     # the same detectors rewritten to take any input size (tools/make_any_size_models.py)
     "face_detection_short_range_any_size": "BlazeFace short range, any input size (multiples of 16)",
     "face_detection_full_range_any_size": "BlazeFace full range, any input size (multiples of 32)",
+    # hands in front of a face (the built-in swapper's hands)
+    "palm_detection_lite_any_size": "BlazePalm lite, any input size (multiples of 32; run at 128x128)",
+    "hand_landmark_lite": "hand landmarks lite, 21 points and hand presence, 224x224 input",
 }
 
 

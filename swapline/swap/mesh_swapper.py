@@ -17,6 +17,10 @@ Per target face (every frame), each step switchable in MeshSwapSettings:
   target_occluders what stands in front of the target's face stays in front (swap/skin.py);
   keep_target_hair  what covers the target's face from above (a fringe, a hat brim, a
                 headscarf's edge) stays in front (swap/skin.py);
+  hands         a hand in front of the target's face stays in front, and one over the
+                source's face is left out of its texture (MediaPipe's palm detector and hand
+                landmarks around the face, faces/hands.py: a hand is skin-coloured, the colour
+                models cannot see it);
   keep_target_beard the target's beard or stubble stays (off by default: a beard is identity);
   multiband     Laplacian-pyramid blend inside the feathered face oval;
   keep_target_mouth  the open mouth stays the target's (its teeth, its tongue) unless the
@@ -33,7 +37,9 @@ import cv2
 import numpy as np
 
 from swapline.faces.face import Face
+from swapline.faces.hands import HandFinder, hands_mask
 from swapline.faces.topology import face_mesh, inter_ocular_distance
+from swapline.runtime import SessionFactory
 from swapline.swap.blend import multiband_delta
 from swapline.swap.color import match_tone
 from swapline.swap.glasses import glasses_likelihood, lens_zone
@@ -54,6 +60,7 @@ ABLATION_STEPS = (
     "scale_colour_detail",
     "target_occluders",
     "keep_target_hair",
+    "hands",
     "multiband",
     "keep_target_mouth",
 )
@@ -74,6 +81,9 @@ class MeshSwapSettings:
     keep_target_mouth: bool = True
     target_occluders: bool = True  # what stands in front of the target's face (a microphone, a card) stays in front
     keep_target_hair: bool = True  # what covers the target's face from above (a fringe, a hat brim) stays in front
+    # a hand in front of the target's face stays in front; one over the source's face is left out
+    # of its texture (MediaPipe's palm detector and hand landmarks: ~6 ms a face on one core)
+    hands: bool = True
     keep_target_beard: bool = False  # the target's beard or stubble stays (identity: off, the source's chin shows)
     shape_strength: float = 1.0  # how far the inner face moves toward the source's proportions
     # How far the face outline follows them. On the quality set (280 pairs, every pair shaped,
@@ -190,14 +200,16 @@ def _blur_valid(image: np.ndarray, valid: np.ndarray | None, sigma: float, out: 
 
 
 class MeshSwapper:
-    """Landmark-mesh face swap; CPU only, no model weights beyond the landmark model."""
+    """Landmark-mesh face swap; CPU only, no model weights beyond MediaPipe's small built-in
+    face and hand models."""
 
     name = "mesh"
 
-    def __init__(self, settings: MeshSwapSettings | None = None):
+    def __init__(self, settings: MeshSwapSettings | None = None, sessions: SessionFactory | None = None):
         self.settings = settings or MeshSwapSettings()
         self.mesh = face_mesh()
         self._scratch = _Scratch()
+        self.hand_finder = HandFinder(sessions) if self.settings.hands else None
 
     def register(self, image: np.ndarray, face: Face) -> RegisteredSource:
         if face.landmarks is None:
@@ -219,6 +231,12 @@ class MeshSwapper:
         if s.skin_mask:
             skin = skin_validity(texture[..., :3], local, self.mesh, iod)
             texture[..., 3] = (texture[..., 3].astype(np.float32) * skin).astype(np.uint8)
+        if self.hand_finder is not None:  # the source's own hand is not its face: left out, as hair is
+            face_size = float((points.max(axis=0) - points.min(axis=0)).max())
+            found = self.hand_finder.around(image, points.mean(axis=0), face_size)
+            held = [hand.points - [x0, y0] for hand in found]
+            if held:
+                texture[..., 3] = (texture[..., 3] * (1.0 - hands_mask(held, (h, w)))).astype(np.uint8)
         weights = source_triangle_weights(face.landmarks, self.mesh.triangles, s.min_source_facing)
         # Worth a second (mirrored) warp per frame only if a real part of the face is unusable:
         # within the face, not in the band along its outline that the feathered blend fades out
@@ -325,9 +343,15 @@ class MeshSwapper:
         offsets = None
         if s.identity_shape and source.shape is not None and s.shape_strength > 0:
             offsets = source.shape.offsets(face.landmarks, s.shape_settings())
+        hands = []
+        if self.hand_finder is not None:
+            found = face.hands  # a feed's HandTracker followed them; a still is looked at here
+            if found is None:  # on the frame as shot: a palm may lie outside the crop
+                found = [hand.points for hand in self.hand_finder.around(frame, points.mean(axis=0), face_size)]
+            hands = [hand - [x0, y0] for hand in found]
         region = frame[y0:y1, x0:x1]
         if scale >= 0.9:  # small enough: compose at full size
-            blended, _ = self._compose(region[..., :3], local, face.landmarks[:, 2], source, offsets)
+            blended, _ = self._compose(region[..., :3], local, face.landmarks[:, 2], source, offsets, hands)
             np.clip(blended, 0, 255, out=blended)
             np.copyto(region[..., :3], blended, casting="unsafe")
             return True
@@ -336,7 +360,12 @@ class MeshSwapper:
         small = downscale(region[..., :3], work)
         on_work = (local + 0.5) * grid - 0.5  # pixel centres, as cv2.resize maps them
         blended, mask = self._compose(
-            small, on_work, face.landmarks[:, 2], source, None if offsets is None else offsets * grid
+            small,
+            on_work,
+            face.landmarks[:, 2],
+            source,
+            None if offsets is None else offsets * grid,
+            [(points + 0.5) * grid - 0.5 for points in hands],
         )
         apply_at_full_size(region, blended, small.astype(np.float32), mask, self._scratch)
         return True
@@ -348,10 +377,12 @@ class MeshSwapper:
         depth: np.ndarray,
         source: RegisteredSource,
         offsets: np.ndarray | None = None,
+        hands: list[np.ndarray] | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """The swapped crop (float32 BGR) and its finest-level blend weight (where the result is
         the source), for target (uint8 BGR crop) with landmarks at local (crop pixels), its
-        inner face moved by offsets (identity shape) when given.
+        inner face moved by offsets (identity shape) when given, and hands (21 landmarks each,
+        crop pixels) in front of it.
 
         Whole-crop arrays live in per-thread scratch buffers (see _Scratch) and are updated in
         place; per-pixel weights are widened to three channels before they multiply images."""
@@ -448,6 +479,9 @@ class MeshSwapper:
         if s.keep_target_hair:
             hair = target_hair(reference, original, mesh, iod, grid=coarse)
             occluders = hair if occluders is None else np.maximum(occluders, hair, out=occluders)
+        if hands:
+            held = hands_mask(hands, shape)
+            occluders = held if occluders is None else np.maximum(occluders, held, out=occluders)
         if occluders is not None and occluders.any():
             if reshape:  # the target moved under the shaped mesh; what stands in front did not
                 target_f += occluders[..., None] * (reference.astype(np.float32) - target_f)

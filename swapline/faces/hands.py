@@ -105,11 +105,19 @@ class HandFinder:
     """Finds hands near a face: palm detection on the square around it, then landmarks per palm."""
 
     def __init__(self, sessions: SessionFactory | None = None, palm_input: int = PALM_INPUT):
-        sessions = sessions or shared_sessions()
-        self.palm_session = sessions.load(builtin_model_path("palm_detection_lite_any_size"))
-        self.hand_session = sessions.load(builtin_model_path("hand_landmark_lite"))
+        self.sessions = sessions or shared_sessions()
+        self.palm_session = self.sessions.load(builtin_model_path("palm_detection_lite_any_size"))
+        self._hand_session = None
         self.palm_input = palm_input
         self.anchors = palm_anchors(palm_input)
+
+    @property
+    def hand_session(self):
+        """The landmark model, loaded when a first palm is found: a feed without hands never
+        holds it (its weights and buffers, ~5 MB of a 4K job's peak)."""
+        if self._hand_session is None:
+            self._hand_session = self.sessions.load(builtin_model_path("hand_landmark_lite"))
+        return self._hand_session
 
     def around(self, image: np.ndarray, centre: np.ndarray, face_size: float) -> list[Hand]:
         """Hands whose palm lies in the square of REGION_SCALE x face_size around centre."""

@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+import time
+
 import cv2
 import numpy as np
 
@@ -105,7 +107,10 @@ class FaceStream:
                 face = face.replace(landmarks=smoother(face.landmarks, time_s))
             faces.append(face)
         if self.hands is not None:
+            start = time.perf_counter()
             faces = self.hands.update(image, faces)
+            if timings is not None:
+                timings["hands"] = (time.perf_counter() - start) * 1000.0
         live_ids = {t.track_id for t in self.tracker.tracks}
         self._shown = {k: v for k, v in self._shown.items() if k in live_ids}
         self._shown.update({f.track_id: f for f in faces})

@@ -352,22 +352,25 @@ def test_a_plain_python_program_using_the_library_stays_silent(tmp_path):
         f"""
         from swapline.io import read_image
         from swapline.io.sinks import NullSink
-        from swapline.io.sources import ImageSource
         from swapline.pipeline.realtime import build_live_pipeline
         from swapline.session import SwapSession
         from swapline.settings import LiveOptions
+        from tests.conftest import LockstepSink, LockstepSource
 
         session = SwapSession()
         registered = session.register_source(read_image({str(DATA / "obama.jpg")!r}).pixels)
         still = read_image({str(DATA / "biden.jpg")!r}).pixels
-        frames = ImageSource(still, fps=30.0, frames=3)
+        frames = LockstepSource([still.copy() for _ in range(3)])  # no frame overwritten, however busy
         size = (still.shape[1], still.shape[0])
         options = LiveOptions(max_latency_ms=1e9)
-        pipeline = build_live_pipeline(session, registered, frames, NullSink(), options, lambda: None, size)
+        sink = LockstepSink(NullSink(), frames)
+        pipeline = build_live_pipeline(session, registered, frames, sink, options, lambda: None, size)
         assert pipeline.run().frames_out == 3  # on a machine without a temperature sensor
         """
     )
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    root = Path(__file__).resolve().parents[1]
+    run = [sys.executable, "-c", script]
+    result = subprocess.run(run, capture_output=True, text=True, timeout=120, cwd=root)
     assert result.returncode == 0, result.stderr
     assert result.stdout == "" and result.stderr == ""
 

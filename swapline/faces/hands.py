@@ -119,6 +119,12 @@ class HandFinder:
             self._hand_session = self.sessions.load(builtin_model_path("hand_landmark_lite"))
         return self._hand_session
 
+    def warm_up(self) -> None:
+        """Both models' first runs (they allocate and plan) before a live feed's frames flow: the
+        first frame with a hand then costs what the next ones do."""
+        for session, size in ((self.palm_session, self.palm_input), (self.hand_session, HAND_INPUT)):
+            session.run(None, {session.get_inputs()[0].name: np.zeros((1, 3, size, size), np.float32)})
+
     def around(self, image: np.ndarray, centre: np.ndarray, face_size: float) -> list[Hand]:
         """Hands whose palm lies in the square of REGION_SCALE x face_size around centre."""
         side = face_size * REGION_SCALE

@@ -211,6 +211,11 @@ class MeshSwapper:
         self._scratch = _Scratch()
         self.hand_finder = HandFinder(sessions) if self.settings.hands else None
 
+    def warm_up(self) -> None:
+        """The hand models' first runs, before a live feed starts (SwapSession.warm_up)."""
+        if self.hand_finder is not None:
+            self.hand_finder.warm_up()
+
     def register(self, image: np.ndarray, face: Face) -> RegisteredSource:
         if face.landmarks is None:
             raise ValueError("the source face needs landmarks")

@@ -108,7 +108,8 @@ def test_stage_failure_stops_the_run_with_a_message():
         name = "broken"
 
         def process(self, frame):
-            if frame.seq == 5:
+            # from frame 5 on: a busy machine's newest-wins slot may overwrite frame 5 itself
+            if frame.seq >= 5:
                 raise ValueError("bad frame")
             return frame
 

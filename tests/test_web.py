@@ -343,7 +343,9 @@ def test_browsers_without_frame_access_send_a_stamped_canvas(browser, strict):
         page.click("#start")
         # a liveness bound, not a speed check: with four busy processes on two cores the canvas
         # path (drawn and encoded by the page) once needed more than 30 s for 5 frames
-        page.wait_for_function("window.swaplineStats.matched >= 5 || window.swaplineStats.error", timeout=90_000)
+        # the page refreshes p50 every 500 ms, after the frames are counted: wait for both
+        ready = "(window.swaplineStats.matched >= 5 && window.swaplineStats.p50 > 0) || window.swaplineStats.error"
+        page.wait_for_function(ready, timeout=90_000)
         stats = page_stats(page)
         assert stats["path"] == "canvas" and stats["error"] is None and stats["p50"] > 0
         assert has_label(png(page.evaluate("window.swaplineGrab()")))

@@ -21,7 +21,7 @@ from swapline.components import build_detector, build_enhancer, build_identity_e
 from swapline.errors import SwaplineError
 from swapline.faces import AnalyserSettings, FaceAnalyser, FaceMeshLandmarker, FaceTracker, TrackerSettings
 from swapline.faces.face import Face
-from swapline.faces.hands import HandTracker
+from swapline.faces.hands import HandFinder, HandTracker
 from swapline.faces.landmarks import Roi
 from swapline.faces.selection import FaceSelector, ReferenceMatcher
 from swapline.faces.stream import FaceStream
@@ -41,16 +41,13 @@ log = logging.getLogger("swapline.session")
 _WIDE_MARGIN = 1.0
 
 
-def _swap_margin(swapper, enhancing: bool, faces: list[Face]) -> float:
-    """The mesh swapper works inside its crop margin, but for its own look for hands where a
-    face comes without them (a still: the square of twice the face's size around it, read as
-    the faces swapped before it left the frame); anything else gets the wide margin."""
-    settings = getattr(swapper, "settings", None)
-    margin = getattr(settings, "crop_margin", None)
+def _swap_margin(swapper, enhancing: bool) -> float:
+    """The mesh swapper works inside its crop margin (its faces' hands were found before any
+    swap); anything else gets the wide margin."""
+    margin = getattr(getattr(swapper, "settings", None), "crop_margin", None)
     if enhancing or getattr(swapper, "name", "") != "mesh" or not isinstance(margin, float):
         return _WIDE_MARGIN
-    looks = getattr(settings, "hands", False) and any(face.hands is None for face in faces)
-    return max(margin, _WIDE_MARGIN) if looks else margin
+    return margin
 
 
 @dataclass
@@ -90,6 +87,9 @@ class SwapSession:
             else self._swapper
         )
         self._enhancer = build_enhancer(s.models, self.store, self.sessions)
+        # hands in front of the faces stay in front, whichever swapper (and the enhancer): looked
+        # for by a feed's HandTracker, or here in compose for a still's faces
+        self.hand_finder = HandFinder(self.sessions) if s.swapper.hands else None
         self.label = LabelStamp(s.label)
         self.marker = Watermarker(s.mark)
         self.mark_payload = Payload(job_id=job_id_now())  # one job id per session: ties outputs to a run
@@ -150,7 +150,7 @@ class SwapSession:
             ),
             self._face_workers,
         )
-        finder = getattr(self._swapper, "hand_finder", None)  # the built-in swapper's, when on
+        finder = self.hand_finder
         return FaceStream(
             tracker,
             self.selector(),
@@ -185,10 +185,13 @@ class SwapSession:
                         self._enhancer.enhance(frame, face)
             return done
 
+        if self.hand_finder is not None and any(face.hands is None for face in faces):
+            with timer.stage("hands"):  # a still's faces: on the frame before any face is swapped
+                faces = self._face_workers.map(self._with_hands(frame), faces)
         with timer.stage("swap"):
             # Faces whose swaps touch no common pixel run side by side; touching ones stay in
             # order in one group: the frame is bit for bit the one-by-one result.
-            margin = _swap_margin(swapper, self._enhancer is not None, faces)
+            margin = _swap_margin(swapper, self._enhancer is not None)
             groups = independent_groups([footprint(face, margin) for face in faces])
             swapped = sum(self._face_workers.map(swap_in_order, [[faces[i] for i in g] for g in groups]))
         with timer.stage("mark"):  # before the label: the label's pixels stay exactly as rendered
@@ -198,6 +201,18 @@ class SwapSession:
         if timings is not None:
             timings.update(timer.ms)
         return swapped
+
+    def _with_hands(self, frame: np.ndarray):
+        finder = self.hand_finder
+
+        def find(face: Face) -> Face:
+            if face.hands is not None or face.landmarks is None:
+                return face
+            xy = face.landmarks[:, :2]
+            hands = finder.around(frame, xy.mean(axis=0), float((xy.max(axis=0) - xy.min(axis=0)).max()))
+            return face.replace(hands=tuple(hand.points for hand in hands))
+
+        return find
 
     def swap_frame(
         self, frame: np.ndarray, source, alpha: np.ndarray | None = None, timer: StageTimer | None = None
@@ -245,5 +260,7 @@ class SwapSession:
         warm = getattr(self._swapper, "warm_up", None)
         if warm is not None:
             warm()
+        if self.hand_finder is not None:
+            self.hand_finder.warm_up()
         self.marker.band_pattern(width, self.mark_payload)  # once per frame width
         self.label.apply(blank)

@@ -538,3 +538,28 @@ def test_the_standin_float16_twin_keeps_float32_inputs_and_outputs_and_the_resul
     assert kinds.pop("emap") == onnx.TensorProto.FLOAT  # read by the latent code, not the graph
     assert onnx.TensorProto.FLOAT16 in kinds.values()
     assert onnx.TensorProto.FLOAT not in kinds.values()  # every weight the graph computes with is float16
+
+
+def test_a_hand_in_front_stays_in_front_of_a_neural_swap(photos, models, store, sessions):
+    """The hands a session finds (Face.hands) limit the paste-back of any generator."""
+    from swapline.bench.composites import hand
+    from swapline.faces.hands import HandFinder
+
+    image, face = photos["biden2.jpg"]
+    covered, mask = hand(image, face)
+    xy = face.landmarks[:, :2]
+    found = HandFinder(sessions).around(covered, xy.mean(axis=0), float(np.ptp(xy, axis=0).max()))
+    assert len(found) == 1
+    swapper = InswapperSwapper(
+        models["inswapper_gray"], ArcFaceEncoder(models["arcface"], store, sessions), store, sessions
+    )
+    source = swapper.register(*photos["obama.jpg"])
+    inner = cv2.erode(mask.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    changes = {}
+    for hands in ((), tuple(h.points for h in found)):
+        output = covered.copy()
+        swapper.swap(output, face.replace(hands=hands), source)
+        changes[len(hands)] = np.abs(output.astype(int) - covered.astype(int)).max(axis=2)
+    assert np.percentile(changes[1][inner], 99) <= 2  # the hand kept
+    assert changes[0][inner].mean() > 20  # without it the mid-gray generator paints over the hand
+    assert changes[1][~mask].max() > 100  # and the rest of the face is still swapped

@@ -180,3 +180,22 @@ def test_a_feed_follows_a_hand_that_comes_in_front_and_goes(faces):
         inner = cv2.erode(held.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
         kept = np.abs(out.astype(int) - frame.astype(int)).max(axis=2)[inner]
         assert np.percentile(kept, 99) <= 2, n
+
+
+@pytest.mark.parametrize("hands", [True, False])
+def test_a_still_through_the_session_keeps_the_hand(faces, hands):
+    """SwapSession looks for the hands of a still's faces before any face is swapped; what is
+    left on the hand is the invisible mark's few levels."""
+    from swapline.session import SwapSession
+    from swapline.settings import SwapSettings
+
+    image, face = faces["dev/mark_takano_2.jpg"]
+    covered, mask = hand(image, face)
+    inner = cv2.erode(mask.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    session = SwapSession(SwapSettings(swapper=replace(MeshSwapSettings(), hands=hands)))
+    assert (session.hand_finder is not None) == hands
+    source = session.register_source(faces["dev/grace_hopper_1.jpg"][0])
+    out = covered.copy()
+    assert session.swap_frame(out, source).faces_swapped == 1
+    changed = np.abs(out.astype(int) - covered.astype(int)).max(axis=2)[inner].mean()
+    assert (changed < 3) if hands else (changed > 10), changed

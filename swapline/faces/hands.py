@@ -267,3 +267,12 @@ def hands_mask(hands: list[np.ndarray], shape: tuple[int, int], finger_width: fl
         soft = cv2.GaussianBlur(cv2.dilate(mask, None), (0, 0), max(1.0, longest * 0.06))
         np.maximum(mask, soft, out=mask)
     return mask.astype(np.float32) * (1.0 / 255.0)
+
+
+def clear_of_hands(hands: tuple[np.ndarray, ...] | None, matrix: np.ndarray, size: int) -> np.ndarray | None:
+    """For a swapper or enhancer working on an aligned size x size crop (matrix: frame -> crop):
+    1 where no hand of the face is, 0 on its hands (soft edge), or None when there are none."""
+    if not hands:
+        return None
+    held = [points @ matrix[:, :2].T + matrix[:, 2] for points in hands]
+    return 1.0 - hands_mask(held, (size, size))

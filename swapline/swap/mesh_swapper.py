@@ -82,7 +82,8 @@ class MeshSwapSettings:
     target_occluders: bool = True  # what stands in front of the target's face (a microphone, a card) stays in front
     keep_target_hair: bool = True  # what covers the target's face from above (a fringe, a hat brim) stays in front
     # a hand in front of the target's face stays in front; one over the source's face is left out
-    # of its texture (MediaPipe's palm detector and hand landmarks: ~6 ms a face on one core)
+    # of its texture (MediaPipe's palm detector and hand landmarks: ~6 ms a face on one core).
+    # SwapSession reads it for every swapper: the neural ones and the enhancer keep hands too.
     hands: bool = True
     keep_target_beard: bool = False  # the target's beard or stubble stays (identity: off, the source's chin shows)
     shape_strength: float = 1.0  # how far the inner face moves toward the source's proportions
@@ -210,11 +211,6 @@ class MeshSwapper:
         self.mesh = face_mesh()
         self._scratch = _Scratch()
         self.hand_finder = HandFinder(sessions) if self.settings.hands else None
-
-    def warm_up(self) -> None:
-        """The hand models' first runs, before a live feed starts (SwapSession.warm_up)."""
-        if self.hand_finder is not None:
-            self.hand_finder.warm_up()
 
     def register(self, image: np.ndarray, face: Face) -> RegisteredSource:
         if face.landmarks is None:
@@ -350,8 +346,8 @@ class MeshSwapper:
             offsets = source.shape.offsets(face.landmarks, s.shape_settings())
         hands = []
         if self.hand_finder is not None:
-            found = face.hands  # a feed's HandTracker followed them; a still is looked at here
-            if found is None:  # on the frame as shot: a palm may lie outside the crop
+            found = face.hands  # SwapSession found them (a still) or a feed's HandTracker followed them
+            if found is None:  # the swapper used on its own: on the frame as given
                 found = [hand.points for hand in self.hand_finder.around(frame, points.mean(axis=0), face_size)]
             hands = [hand - [x0, y0] for hand in found]
         region = frame[y0:y1, x0:x1]

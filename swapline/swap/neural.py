@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from swapline.faces.face import Face
+from swapline.faces.hands import clear_of_hands
 from swapline.models.loading import OnnxModel
 from swapline.models.registry import registry, variant
 from swapline.models.store import ModelStore
@@ -209,7 +210,11 @@ class _GeneratorSwapper:
         crop, matrix = warp_face(frame, five_points(face), self.model.spec.template, self.size)
         outputs = self._run(crop, source)
         swapped = _to_image(outputs[0], *self.output_range)
-        return paste_back(frame, swapped, matrix, self._blend_mask(crop, outputs), inner_mouth(face))
+        mask = self._blend_mask(crop, outputs)
+        clear = clear_of_hands(face.hands, matrix, self.size)  # a hand in front stays in front
+        if clear is not None:
+            mask = np.minimum(mask, clear)
+        return paste_back(frame, swapped, matrix, mask, inner_mouth(face))
 
     def warm_up(self) -> None:
         """One run on a blank crop: allocation, planning and (on a GPU) CUDA set-up happen here."""
@@ -317,4 +322,6 @@ class GfpganEnhancer:
     def enhance(self, frame: np.ndarray, face: Face) -> bool:
         crop, matrix = warp_face(frame, five_points(face), self.model.spec.template, self.size)
         (output,) = self.model.session.run(None, {self.model.input_names[0]: self.model.to_tensor(crop)})
-        return paste_back(frame, _to_image(output, -1.0, 1.0), matrix, self.mask, inner_mouth(face))
+        clear = clear_of_hands(face.hands, matrix, self.size)  # not a hand "restored" into a face
+        mask = self.mask if clear is None else np.minimum(self.mask, clear)
+        return paste_back(frame, _to_image(output, -1.0, 1.0), matrix, mask, inner_mouth(face))

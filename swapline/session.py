@@ -203,14 +203,13 @@ class SwapSession:
         return swapped
 
     def _with_hands(self, frame: np.ndarray):
+        """face -> the face with its hands, for a still's faces (a feed's come with them)."""
         finder = self.hand_finder
 
         def find(face: Face) -> Face:
-            if face.hands is not None or face.landmarks is None:
+            if face.hands is not None:
                 return face
-            xy = face.landmarks[:, :2]
-            hands = finder.around(frame, xy.mean(axis=0), float((xy.max(axis=0) - xy.min(axis=0)).max()))
-            return face.replace(hands=tuple(hand.points for hand in hands))
+            return face.replace(hands=tuple(hand.points for hand in finder.around_face(frame, face)))
 
         return find
 

@@ -125,6 +125,12 @@ class HandFinder:
         for session, size in ((self.palm_session, self.palm_input), (self.hand_session, HAND_INPUT)):
             session.run(None, {session.get_inputs()[0].name: np.zeros((1, 3, size, size), np.float32)})
 
+    def around_face(self, image: np.ndarray, face: Face) -> list[Hand]:
+        """Hands round a face: the square of REGION_SCALE x its landmarks' (or box's) larger side."""
+        xy = face.landmarks[:, :2] if face.landmarks is not None else face.box.reshape(2, 2)
+        lo, hi = xy.min(axis=0), xy.max(axis=0)
+        return self.around(image, (lo + hi) / 2 if face.landmarks is None else xy.mean(axis=0), float((hi - lo).max()))
+
     def around(self, image: np.ndarray, centre: np.ndarray, face_size: float) -> list[Hand]:
         """Hands whose palm lies in the square of REGION_SCALE x face_size around centre."""
         side = face_size * REGION_SCALE
@@ -208,9 +214,7 @@ class HandTracker:
         for face in faces:
             followed = self._by_track.setdefault(face.track_id, _Followed())
             if followed.frames % self.search_every == 0:
-                xy = face.landmarks[:, :2] if face.landmarks is not None else face.box.reshape(2, 2)
-                size = float((xy.max(axis=0) - xy.min(axis=0)).max())
-                followed.hands = self.finder.around(image, xy.mean(axis=0), size)
+                followed.hands = self.finder.around_face(image, face)
             else:
                 found = (self.finder.landmarks(image, roi_from_hand(hand.points)) for hand in followed.hands)
                 followed.hands = [hand for hand in found if hand is not None]

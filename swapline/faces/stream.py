@@ -6,8 +6,8 @@
   that is missed is held at its last place for up to `hold_frames` frames. Together they stop
   faces popping in and out in crowd shots.
 - Landmarks of the chosen faces are smoothed with a One Euro filter per track.
-- With a HandTracker, the hands in front of each chosen face are followed too (the built-in
-  swapper keeps them in front).
+- With a HandTracker, the hands in front of each chosen face are followed too (the swappers and
+  the enhancer keep them in front).
 """
 
 from __future__ import annotations

@@ -233,9 +233,7 @@ class MeshSwapper:
             skin = skin_validity(texture[..., :3], local, self.mesh, iod)
             texture[..., 3] = (texture[..., 3].astype(np.float32) * skin).astype(np.uint8)
         if self.hand_finder is not None:  # the source's own hand is not its face: left out, as hair is
-            face_size = float((points.max(axis=0) - points.min(axis=0)).max())
-            found = self.hand_finder.around(image, points.mean(axis=0), face_size)
-            held = [hand.points - [x0, y0] for hand in found]
+            held = [hand.points - [x0, y0] for hand in self.hand_finder.around_face(image, face)]
             if held:
                 texture[..., 3] = (texture[..., 3] * (1.0 - hands_mask(held, (h, w)))).astype(np.uint8)
         weights = source_triangle_weights(face.landmarks, self.mesh.triangles, s.min_source_facing)
@@ -348,7 +346,7 @@ class MeshSwapper:
         if self.hand_finder is not None:
             found = face.hands  # SwapSession found them (a still) or a feed's HandTracker followed them
             if found is None:  # the swapper used on its own: on the frame as given
-                found = [hand.points for hand in self.hand_finder.around(frame, points.mean(axis=0), face_size)]
+                found = [hand.points for hand in self.hand_finder.around_face(frame, face)]
             hands = [hand - [x0, y0] for hand in found]
         region = frame[y0:y1, x0:x1]
         if scale >= 0.9:  # small enough: compose at full size

@@ -199,3 +199,19 @@ def test_a_still_through_the_session_keeps_the_hand(faces, hands):
     assert session.swap_frame(out, source).faces_swapped == 1
     changed = np.abs(out.astype(int) - covered.astype(int)).max(axis=2)[inner].mean()
     assert (changed < 3) if hands else (changed > 10), changed
+
+
+def test_a_feed_keeps_a_hand_the_palm_detector_misses_on_later_searches(analyser, finder):
+    """nancy_pelosi_2 with the hand: the palm detector misses it on the square twice the face's
+    size and finds it on 1.5x. A feed's searches take both in turn (frame 0: 2x, frame 3: 1.5x,
+    frame 6: 2x again), and a hand once found is followed by its landmarks, so the 2x search on
+    frame 6 does not drop it."""
+    from swapline.faces.hands import HandTracker
+
+    image = load("dev/nancy_pelosi_2.jpg")
+    face = analyser.faces(image)[0]
+    covered, _ = hand(image, face)
+    assert finder.around_face(covered, face, 2.0) == [] and len(finder.around_face(covered, face, 1.5)) == 1
+    tracker = HandTracker(finder)
+    counts = [len(tracker.update(covered, [face])[0].hands) for _ in range(9)]
+    assert counts == [0, 0, 0, 1, 1, 1, 1, 1, 1], counts

@@ -215,3 +215,15 @@ def test_a_feed_keeps_a_hand_the_palm_detector_misses_on_later_searches(analyser
     tracker = HandTracker(finder)
     counts = [len(tracker.update(covered, [face])[0].hands) for _ in range(9)]
     assert counts == [0, 0, 0, 1, 1, 1, 1, 1, 1], counts
+
+
+def test_a_collapsed_hand_square_is_no_hand(finder):
+    """A degenerate palm box or landmarks all on one point give a square of no size: no hand,
+    not a division by zero in a live feed's track stage."""
+    from swapline.faces.hands import roi_from_hand
+    from swapline.faces.landmarks import Roi
+
+    image = load("obama_and_biden.jpg")
+    assert finder.landmarks(image, Roi(100.0, 100.0, 0.0, 0.0)) is None
+    assert finder.landmarks(image, Roi(100.0, 100.0, float("nan"), 0.0)) is None
+    assert finder.landmarks(image, roi_from_hand(np.full((21, 2), 50.0, np.float32))) is None

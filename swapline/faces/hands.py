@@ -165,7 +165,10 @@ class HandFinder:
         return hands
 
     def landmarks(self, image: np.ndarray, roi: Roi) -> Hand | None:
-        """The hand's 21 landmarks in the ROI, or None where the model sees no hand there."""
+        """The hand's 21 landmarks in the ROI, or None where the model sees no hand there (or the
+        ROI has collapsed: a degenerate palm box, landmarks all on one point)."""
+        if not roi.side >= 2.0:  # also NaN
+            return None
         matrix = roi.crop_matrix(HAND_INPUT)
         crop = cv2.warpAffine(image, matrix, (HAND_INPUT, HAND_INPUT), flags=cv2.INTER_LINEAR)
         tensor = cv2.dnn.blobFromImage(crop, 1.0 / 255.0, swapRB=True)

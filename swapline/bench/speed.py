@@ -69,7 +69,6 @@ def run_speed(
     swapper = MeshSwapper(session.settings.swapper)  # the swap alone, without the label
     no_hands = MeshSwapper(replace(session.settings.swapper, hands=False))
     finder = swapper.hand_finder
-    centre, size = face.landmarks[:, :2].mean(axis=0), float(np.ptp(face.landmarks[:, :2], axis=0).max())
     covered = hand(frame, face)[0]
 
     def swap_blend(with_hands: bool = True) -> None:
@@ -85,9 +84,9 @@ def run_speed(
         "label": lambda: label.apply(work),
     }
     if finder is not None:
-        stages["hands: palm search, none there"] = lambda: finder.around(frame, centre, size)
-        stages["hands: a hand in front (+ landmarks)"] = lambda: finder.around(covered, centre, size)
-        held = finder.around(covered, centre, size)
+        stages["hands: palm search, none there"] = lambda: finder.around_face(frame, face)
+        stages["hands: a hand in front (+ landmarks)"] = lambda: finder.around_face(covered, face)
+        held = finder.around_face(covered, face)
         if held:  # a feed's frames between palm searches: the landmarks alone
             roi = roi_from_hand(held[0].points)
             stages["hands: a hand followed (video, live)"] = lambda: finder.landmarks(covered, roi)

@@ -45,9 +45,12 @@ class Hand:
 
     @property
     def palm_length(self) -> float:
-        """Wrist to the middle finger's knuckle, or across the knuckles for a hand seen edge-on."""
-        p = self.points
-        return float(max(np.linalg.norm(p[9] - p[0]), np.linalg.norm(p[17] - p[5]) * 1.2))
+        return palm_length(self.points)
+
+
+def palm_length(points: np.ndarray) -> float:
+    """Wrist to the middle finger's knuckle, or across the knuckles for a hand seen edge-on."""
+    return float(max(np.linalg.norm(points[9] - points[0]), np.linalg.norm(points[17] - points[5]) * 1.2))
 
 
 def palm_anchors(size: int) -> np.ndarray:
@@ -272,7 +275,7 @@ def hands_mask(hands: list[np.ndarray], shape: tuple[int, int], finger_width: fl
     mask = np.zeros(shape, np.uint8)
     longest = 0.0
     for points in hands:
-        length = Hand(points, 1.0).palm_length
+        length = palm_length(points)
         longest = max(longest, length)
         # each fingertip's landmark lies short of the nail's end: the last bone drawn 40% longer
         tips = points[[4, 8, 12, 16, 20]]

@@ -227,3 +227,20 @@ def test_a_collapsed_hand_square_is_no_hand(finder):
     assert finder.landmarks(image, Roi(100.0, 100.0, 0.0, 0.0)) is None
     assert finder.landmarks(image, Roi(100.0, 100.0, float("nan"), 0.0)) is None
     assert finder.landmarks(image, roi_from_hand(np.full((21, 2), 50.0, np.float32))) is None
+
+
+def test_many_faces_take_turns_for_the_palm_search(analyser, finder, faces):
+    """Four photos side by side, each with a hand in front of its face: the feed's tracker runs
+    one palm search a frame (the longest-waiting face first) instead of four on one frame, so
+    the k-th face's hand is found on frame k, and every hand, once found, is kept."""
+    from swapline.faces.hands import HandTracker
+
+    names = (PAIRS[0][1], PAIRS[1][1], "dev/mark_takano_2.jpg", PAIRS[3][1])
+    frame = np.hstack([hand(*faces[name])[0] for name in names])
+    found = sorted(analyser.faces(frame), key=lambda f: f.landmarks[:, 0].mean())
+    assert len(found) == 4
+    tracked = [face.replace(track_id=i) for i, face in enumerate(found)]
+    assert all(len(finder.around_face(frame, face, 2.0)) == 1 for face in tracked)
+    tracker = HandTracker(finder)
+    counts = [[len(face.hands) for face in tracker.update(frame, tracked)] for _ in range(6)]
+    assert counts == [[1, 0, 0, 0], [1, 1, 0, 0], [1, 1, 1, 0], [1, 1, 1, 1], [1, 1, 1, 1], [1, 1, 1, 1]], counts

@@ -208,7 +208,8 @@ def roi_from_hand(points: np.ndarray) -> Roi:
 @dataclass
 class _Followed:
     hands: list[Hand] = field(default_factory=list)
-    frames: int = 0  # frames of the face's track seen
+    searched: int | None = None  # the tracker's frame number of the last palm search round the face
+    searches: int = 0  # palm searches round the face so far (they alternate FEED_REGION_SCALES)
 
 
 class HandTracker:
@@ -216,36 +217,48 @@ class HandTracker:
 
     Every frame, the hands of the last frame are followed by the landmark model alone on the
     square their landmarks give (~4 ms a hand, nothing without hands): a hand once found stays
-    while the model still sees it, whatever the palm detector makes of the frame. On a face's
-    first frame and every search_every-th frame after, the palm detector also looks round it
-    for new hands (~6 ms), on squares of FEED_REGION_SCALES in turn. A hand that enters is found
-    within search_every frames. The result follows from the frames in order alone: a video's
-    output does not depend on threads or timing."""
+    while the model still sees it, whatever the palm detector makes of the frame. The palm
+    detector also looks round a face for new hands (~6 ms) on its first frame and every
+    search_every-th frame after, on squares of FEED_REGION_SCALES in turn; at most
+    searches_per_frame faces a frame, the longest-waiting first, so that many faces take turns
+    instead of all being searched on one frame (a frame's cost stays bounded; with N faces a new
+    hand is found within max(search_every, N / searches_per_frame) frames). The result follows
+    from the frames in order alone: a video's output does not depend on threads or timing."""
 
-    def __init__(self, finder: HandFinder, search_every: int = 3):
+    def __init__(self, finder: HandFinder, search_every: int = 3, searches_per_frame: int = 1):
         self.finder = finder
         self.search_every = max(1, search_every)
+        self.searches_per_frame = max(1, searches_per_frame)
         self._by_track: dict[int | None, _Followed] = {}
+        self._frame = 0
 
     def reset(self) -> None:
         self._by_track.clear()
+        self._frame = 0
+
+    def _to_search(self, followed: list[_Followed]) -> set[int]:
+        """Indices of the faces whose turn it is: never searched first, then the longest waiting."""
+        due = [i for i, f in enumerate(followed) if f.searched is None or self._frame - f.searched >= self.search_every]
+        due.sort(key=lambda i: -1 if followed[i].searched is None else followed[i].searched)
+        return set(due[: self.searches_per_frame])
 
     def update(self, image: np.ndarray, faces: list[Face]) -> list[Face]:
         """faces with their hands set (a tuple, empty where none)."""
+        followed = [self._by_track.setdefault(face.track_id, _Followed()) for face in faces]
+        search = self._to_search(followed)
         out = []
-        for face in faces:
-            followed = self._by_track.setdefault(face.track_id, _Followed())
-            found = (self.finder.landmarks(image, roi_from_hand(hand.points)) for hand in followed.hands)
+        for index, (face, track) in enumerate(zip(faces, followed, strict=True)):
+            found = (self.finder.landmarks(image, roi_from_hand(hand.points)) for hand in track.hands)
             hands = [hand for hand in found if hand is not None]
-            if followed.frames % self.search_every == 0:
-                search = followed.frames // self.search_every
-                scale = FEED_REGION_SCALES[search % len(FEED_REGION_SCALES)]
+            if index in search:
+                scale = FEED_REGION_SCALES[track.searches % len(FEED_REGION_SCALES)]
                 hands += self.finder.around_face(image, face, scale, known=hands)
-            followed.hands = hands
-            followed.frames += 1
-            out.append(face.replace(hands=tuple(hand.points for hand in followed.hands)))
+                track.searched, track.searches = self._frame, track.searches + 1
+            track.hands = hands
+            out.append(face.replace(hands=tuple(hand.points for hand in hands)))
         seen = {face.track_id for face in faces}
         self._by_track = {k: v for k, v in self._by_track.items() if k in seen}
+        self._frame += 1
         return out
 
 

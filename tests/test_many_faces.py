@@ -53,6 +53,49 @@ def test_parallel_landmarks_equal_serial_landmarks(crowd):
             assert np.array_equal(x.landmarks, y.landmarks)
 
 
+def test_the_callers_thread_takes_faces_too_until_none_is_left():
+    """Two workers, eight faces: the pool's one thread holds its first face until the caller's
+    thread has done the seven others. Were the work split up front (the caller one face, the
+    pool the rest), the pool's thread would wait with six faces queued behind it and the caller
+    would do one."""
+    others_done = threading.Event()
+    by_caller = []
+
+    def work(item: int) -> int:
+        if threading.current_thread().name.startswith("face"):
+            others_done.wait(timeout=10)
+        else:
+            by_caller.append(item)
+            if len(by_caller) == 7:
+                others_done.set()
+        return item * item
+
+    workers = FaceWorkers(2)
+    try:
+        assert workers.map(work, list(range(8))) == [i * i for i in range(8)]
+    finally:
+        workers.close()
+    assert len(by_caller) == 7, by_caller
+
+
+def test_a_failing_face_raises_its_own_error_once_every_face_is_done():
+    done = []
+
+    def work(item: int) -> int:
+        if item in (2, 5):
+            raise ValueError(f"face {item}")
+        done.append(item)
+        return item
+
+    workers = FaceWorkers(3)
+    try:
+        with pytest.raises(ValueError, match="face 2"):
+            workers.map(work, list(range(8)))
+    finally:
+        workers.close()
+    assert sorted(done) == [0, 1, 3, 4, 6, 7]
+
+
 def test_parallel_swaps_give_the_serial_frame_bit_for_bit(crowd, sessions):
     serial, parallel = sessions
     faces = serial.find_faces(crowd[0])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -96,8 +97,10 @@ class FaceWorkers:
     """A small thread pool for the per-face work of one frame (landmarks, swaps).
 
     ONNX Runtime and OpenCV release the GIL, so faces run side by side on the cores. The caller's
-    thread takes the first item itself; the pool's threads start on first use. Size 1: inline.
-    Safe to share between threads (the video job's track and compose threads share one).
+    thread works too, and every thread takes the next face not yet taken, so the faces spread
+    evenly (eight faces on two threads: four each, not one and seven). The pool's threads start on
+    first use. Size 1: inline. Safe to share between threads (the video job's track and compose
+    threads share one).
     """
 
     def __init__(self, size: int | None = None):
@@ -106,19 +109,40 @@ class FaceWorkers:
         self._lock = threading.Lock()
 
     def map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
-        """fn over items, results in order; exceptions propagate as from a loop."""
+        """fn over items, results in order; an exception propagates as from a loop (the first
+        failing item's), once every thread has stopped."""
         if self.size == 1 or len(items) < 2:
             return [fn(item) for item in items]
         with self._lock:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(max_workers=self.size - 1, thread_name_prefix="face")
             pool = self._pool
-        futures = [pool.submit(fn, item) for item in items[1:]]
+        todo: queue.SimpleQueue[int] = queue.SimpleQueue()
+        for index in range(len(items)):
+            todo.put(index)
+        results: list = [None] * len(items)
+        errors: dict[int, BaseException] = {}
+
+        def work() -> None:
+            while True:
+                try:
+                    index = todo.get_nowait()
+                except queue.Empty:
+                    return
+                try:
+                    results[index] = fn(items[index])
+                except BaseException as exc:  # noqa: BLE001 - re-raised below, in item order
+                    errors[index] = exc
+
+        helpers = [pool.submit(work) for _ in range(min(self.size, len(items)) - 1)]
         try:
-            first = fn(items[0])
+            work()
         finally:
-            results = [f.result() for f in futures]  # wait for all, even when the first failed
-        return [first, *results]
+            for helper in helpers:
+                helper.result()  # wait for all, even when one item failed
+        if errors:
+            raise errors[min(errors)]
+        return results
 
     def close(self) -> None:
         with self._lock:

@@ -26,9 +26,8 @@ still detection <= 25 ms on 4K, 720p with 4 faces >= 45 fps and with 8 faces >= 
 floor <= 1.2 at 1080p and 4K, 4K peak RSS < 600 MB. In this run the 800 px swap as a feed pays
 it and the 4K peak are within their limits (the peak by a few MB: treat it as at risk); the
 others are not met on this 2-core machine (see the closing notes of the round). The swaps of
-several faces gain nothing from a second thread here (their Python and small NumPy steps hold
-the GIL): 8 faces' compose took 51 ms a frame with one face worker and 52-57 with two in a
-side measurement. The machine's speed moves between runs (the 720p
+several faces do not gain from a second face worker here (their Python and small NumPy steps
+hold the GIL); the landmark passes do. The machine's speed moves between runs (the 720p
 decode + encode floor alone has measured 52 to 86 fps): compare ratios within one run."""
 
 WATERMARK_TEXT = """Every output frame carries a 48-bit payload (tool, version, 32-bit job id) in its luma:

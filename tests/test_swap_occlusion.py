@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from skimage.color import deltaE_ciede2000, rgb2lab
 
-from swapline.bench.composites import card, dim_and_cool, grey_card, microphone
+from swapline.bench.composites import card, dim_and_cool, grey_card, microphone, wide_card, wide_grey_card
 from swapline.faces.topology import face_mesh, inter_ocular_distance
 from swapline.swap import MeshSwapper, MeshSwapSettings
 from swapline.swap.skin import target_hair, target_occluders
@@ -43,6 +43,10 @@ PAIRS = (
 )
 
 
+# Known miss (strict xfail): a light grey card reaching over the nose of a dark-skinned face
+# with a grey moustache; the card's surroundings (moustache, hair) are too far from the skin for
+# the sharp-edge rule, and it is painted over.
+WIDE_GREY_MISS = ("dev/jim_clyburn_1.jpg",)
 # Targets covered from above, and what covers them: a black fringe down to the brows, a grey
 # headscarf's edge.
 COVERED = (
@@ -77,9 +81,13 @@ def swapped(source, target_image, target_face, **settings):
     return out
 
 
-@pytest.mark.parametrize("make", [microphone, card, grey_card])
+@pytest.mark.parametrize("make", [microphone, card, grey_card, wide_card, wide_grey_card])
 @pytest.mark.parametrize(("source", "target"), PAIRS)
-def test_an_object_in_front_of_the_face_stays_in_front(dev_faces, make, source, target):
+def test_an_object_in_front_of_the_face_stays_in_front(request, dev_faces, make, source, target):
+    """Cards and a microphone over a cheek or the chin; the wide cards also cover much of the
+    cheeks and nose, where the skin's colour is sampled (the sample's other colour is left out)."""
+    if make is wide_grey_card and target in WIDE_GREY_MISS:
+        request.node.add_marker(pytest.mark.xfail(reason="known miss, see WIDE_GREY_MISS", strict=True))
     image, face = dev_faces[target]
     occluded, mask = make(image, face)
     # the object sits on the face: landmarks of the clean photo are where the face is

@@ -32,11 +32,14 @@ def microphone(image: np.ndarray, face: Face) -> tuple[np.ndarray, np.ndarray]:
     return out, mask
 
 
-def card(image: np.ndarray, face: Face, colour: tuple[int, int, int] = (170, 140, 40)) -> tuple[np.ndarray, np.ndarray]:
-    """A flat card (blue-green by default, BGR) over the right cheek, reaching past the outline."""
+def card(
+    image: np.ndarray, face: Face, colour: tuple[int, int, int] = (170, 140, 40), reach: float = 0.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """A flat card (blue-green by default, BGR) over the right cheek, reaching past the outline;
+    reach: how far its inner edge goes on from that cheek toward the other (0.5: over the nose)."""
     lm = face.landmarks[:, :2]
-    cheek, ear = lm[205], lm[234]
-    x0, x1 = int(ear[0] - 0.1 * np.ptp(lm[:, 0])), int(cheek[0])
+    cheek, ear, other = lm[205], lm[234], lm[425]
+    x0, x1 = int(ear[0] - 0.1 * np.ptp(lm[:, 0])), int(cheek[0] + reach * (other[0] - cheek[0]))
     y0, y1 = int(cheek[1] - 0.15 * np.ptp(lm[:, 1])), int(cheek[1] + 0.15 * np.ptp(lm[:, 1]))
     out, mask = image.copy(), np.zeros(image.shape[:2], bool)
     mask[y0:y1, x0:x1] = True
@@ -47,6 +50,16 @@ def card(image: np.ndarray, face: Face, colour: tuple[int, int, int] = (170, 140
 def grey_card(image: np.ndarray, face: Face) -> tuple[np.ndarray, np.ndarray]:
     """The same card, light grey: no hue at all, as light as pale skin."""
     return card(image, face, (185, 185, 185))
+
+
+def wide_card(image: np.ndarray, face: Face) -> tuple[np.ndarray, np.ndarray]:
+    """The card reaching on over the nose: it covers much of the cheeks and nose, where the
+    skin's colour is sampled."""
+    return card(image, face, reach=0.5)
+
+
+def wide_grey_card(image: np.ndarray, face: Face) -> tuple[np.ndarray, np.ndarray]:
+    return card(image, face, (185, 185, 185), reach=0.5)
 
 
 @cache

@@ -18,7 +18,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from swapline.swap.skin import colour_distance, colour_model
+from swapline.swap.skin import colour_distance, colour_model, uncovered_skin
 
 _CHEEKS_AND_NOSE = [50, 280, 4, 168]  # FaceMesh points rarely covered by anything
 
@@ -51,9 +51,11 @@ def skin_likeness(lab: np.ndarray, points: np.ndarray, threshold: float = 3.0) -
     core = np.zeros(lab.shape[:2], np.uint8)
     hull = cv2.convexHull(points[_CHEEKS_AND_NOSE].astype(np.float32))
     cv2.fillConvexPoly(core, np.round(hull).astype(np.int32), 1)
-    sample = lab[core > 0]
-    if len(sample) < 12:
+    if np.count_nonzero(core) < 12:
         return np.ones(lab.shape[:2], np.float32)
+    face = np.zeros(lab.shape[:2], np.uint8)
+    cv2.fillConvexPoly(face, np.round(cv2.convexHull(points[:, :2].astype(np.float32))).astype(np.int32), 1)
+    sample = lab[uncovered_skin(lab, core > 0, (face > 0) & (core == 0))]  # not a card over a cheek
     distance = colour_distance(lab, colour_model(sample, 9.0))  # floor: even skin keeps its shading
     return np.clip((threshold + 2.0 - distance) * 0.5, 0.0, 1.0).astype(np.float32)
 

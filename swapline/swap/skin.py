@@ -200,6 +200,39 @@ def _recentred(model: np.ndarray, mean: np.ndarray) -> np.ndarray:
     return np.hstack([model[:, :-1], -(model[:, :-1] @ mean)[:, None]]).astype(np.float32)
 
 
+def uncovered_skin(
+    lab: np.ndarray, sample: np.ndarray, rest: np.ndarray, share: float = 0.1, gap: float = 12.0
+) -> np.ndarray:
+    """The part of sample (bool, where the skin is sampled: cheeks and nose) that is the face's
+    skin when an object covers some of it. Two colours in sample, each at least share of it and
+    gap apart in (a, b) (Lab chroma: an object's colour, not the skin's own shading): the one
+    that more of the rest of the face (bool) is near is the skin. Otherwise sample itself."""
+    samples = lab[sample]
+    chroma = samples[:, 1:]
+    offset = chroma - np.median(chroma, axis=0)
+    spread = np.einsum("ij,ij->i", offset, offset)
+    if np.count_nonzero(spread > (0.75 * gap) ** 2) < share * len(samples):
+        return sample  # one colour (a clear face): nothing to split
+    centre, other = chroma[np.argmin(spread)], chroma[np.argmax(spread)]
+    near = np.zeros(len(samples), bool)
+    for _ in range(8):  # two-means on chroma, from the median and the sample farthest from it
+        to_centre, to_other = chroma - centre, chroma - other
+        split = np.einsum("ij,ij->i", to_centre, to_centre) <= np.einsum("ij,ij->i", to_other, to_other)
+        if split.all() or np.array_equal(split, near):
+            break
+        near = split
+        centre, other = chroma[near].mean(axis=0), chroma[~near].mean(axis=0)
+    if near.all() or min(near.mean(), 1.0 - near.mean()) < share or np.linalg.norm(centre - other) < gap:
+        return sample
+    explained = [
+        int((colour_distance(lab[rest], colour_model(samples[group], 9.0)) < 3.0).sum()) if group.sum() >= 12 else -1
+        for group in (near, ~near)
+    ]
+    out = np.zeros_like(sample)
+    out[sample] = near if explained[0] >= explained[1] else ~near
+    return out
+
+
 def colour_distance(values: np.ndarray, model: np.ndarray) -> np.ndarray:
     """Mahalanobis distance of every value (..., d) under model."""
     flat = values.reshape(-1, 1, values.shape[-1]).astype(np.float32, copy=False)
@@ -251,6 +284,7 @@ def target_occluders(
     where = (core > 0) & area
     if where.sum() < 20:
         return np.zeros(shape, np.float32)
+    where = uncovered_skin(lab, where, area & (oval > 0) & (core == 0))
     skin = colour_model(lab[where], 9.0)
     far = colour_distance(lab, skin) > s.colour
     k = max(3, int(0.1 * iod_g) | 1)
@@ -283,7 +317,7 @@ def target_occluders(
         near = cv2.dilate(blob.astype(np.uint8), np.ones((3, 3), np.uint8))
         around = (cv2.dilate(blob.astype(np.uint8), np.ones((9, 9), np.uint8)) > near) & area
         inside = colour_distance(lab[blob], skin)
-        if around.sum() > 5 and np.median(colour_distance(lab[around], skin)) > s.edge * np.median(inside):
+        if around.sum() > 5 and np.percentile(colour_distance(lab[around], skin), 40) > s.edge * np.median(inside):
             continue  # fades into the skin: a shadow, stubble
         mean = lab[blob].mean(axis=0)
         if float(np.median(height[contact & blob])) < 0.7:
@@ -294,7 +328,9 @@ def target_occluders(
             if model is not None and textured and colour_distance(mean[None], model)[0] < s.hair:
                 continue  # the hair, hanging over the side of the face
         # the object also covers the eyes, lips or edge pixels next to it: grow into its colour
-        same = (colour_distance(lab, _recentred(skin, mean)) < 3.0) & far & (oval > 0) & (grown > 0)
+        # (all the way over the lips, eyes and nostrils, which the blob rules leave out)
+        reach = (grown > 0) | ((oval > 0) & ~area)
+        same = (colour_distance(lab, _recentred(skin, mean)) < 3.0) & far & (oval > 0) & reach
         _, joined = cv2.connectedComponents((same | blob).astype(np.uint8))
         ids = np.unique(joined[blob])
         occluder |= np.isin(joined, ids[ids > 0]).astype(np.uint8)

@@ -30,6 +30,8 @@ from swapline.models.store import ModelStore
 from swapline.pipeline.timing import StageTimer
 from swapline.runtime import SessionFactory, shared_sessions
 from swapline.settings import BLAZEFACE, SwapSettings
+from swapline.swap.mesh_swapper import MeshSwapper
+from swapline.swap.skin import SkinTracker
 from swapline.trust import LabelStamp, provenance_record
 from swapline.trust.watermark import Payload, Watermarker, job_id_now
 
@@ -159,7 +161,15 @@ class SwapSession:
             s.faces.confirm_frames,
             s.faces.hold_frames,
             hands=HandTracker(finder) if finder is not None else None,
+            skin=self._skin_tracker(),
         )
+
+    def _skin_tracker(self) -> SkinTracker | None:
+        """The built-in swapper's occluder rules read the skin's colour learned over a feed."""
+        swapper = self._swapper
+        if isinstance(swapper, MeshSwapper) and swapper.settings.target_occluders:
+            return SkinTracker(swapper.mesh)
+        return None
 
     # -- the output ----------------------------------------------------------------------------
 

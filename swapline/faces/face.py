@@ -29,6 +29,9 @@ class Face:
     # hands in front of or near the face, (21, 2) landmarks each, set by a feed's HandTracker;
     # None: not looked for (the built-in swapper then looks itself)
     hands: tuple[np.ndarray, ...] | None = None
+    # the skin's colour over a feed's frames, (4, 3): Lab mean, then covariance, set by a feed's
+    # SkinTracker; None: a still (the built-in swapper samples it on the frame)
+    skin: np.ndarray | None = None
 
     @property
     def width(self) -> float:

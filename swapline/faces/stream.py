@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import time
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -48,6 +49,15 @@ class SceneCutDetector:
         self._previous = None
 
 
+class FaceAnnotator(Protocol):
+    """What a feed learns per tracked face over its frames and carries on Face (the swapper's
+    skin colour, see swap.skin.SkinTracker): update per frame, in order; reset at a cut."""
+
+    def update(self, image: np.ndarray, faces: list[Face]) -> list[Face]: ...
+
+    def reset(self) -> None: ...
+
+
 class FaceStream:
     """One video or camera feed: call update() per frame, in order, with the frame's time."""
 
@@ -60,6 +70,7 @@ class FaceStream:
         confirm_frames: int,
         hold_frames: int,
         hands: HandTracker | None = None,
+        skin: FaceAnnotator | None = None,
     ):
         self.tracker = tracker
         self.selector = selector
@@ -68,6 +79,7 @@ class FaceStream:
         self.confirm_frames = confirm_frames
         self.hold_frames = hold_frames
         self.hands = hands
+        self.skin = skin
         self._filters: dict[int, OneEuroFilter] = {}
         self._shown: dict[int, Face] = {}  # last face swapped per track: what a held track shows
 
@@ -78,8 +90,9 @@ class FaceStream:
         self.cuts.reset()
         self._filters.clear()
         self._shown.clear()
-        if self.hands is not None:
-            self.hands.reset()
+        for annotator in (self.hands, self.skin):
+            if annotator is not None:
+                annotator.reset()
 
     def update(self, image: np.ndarray, time_s: float, timings: dict[str, float] | None = None) -> list[Face]:
         """The faces to swap in this frame, smoothed."""
@@ -88,8 +101,9 @@ class FaceStream:
             self.selector.reset()
             self._filters.clear()
             self._shown.clear()
-            if self.hands is not None:
-                self.hands.reset()
+            for annotator in (self.hands, self.skin):
+                if annotator is not None:
+                    annotator.reset()
         found = self.tracker.update(image, timings)
         found_ids = {f.track_id for f in found}
         confirmed = {t.track_id for t in self.tracker.tracks if t.from_start or t.hits >= self.confirm_frames}
@@ -111,6 +125,11 @@ class FaceStream:
             faces = self.hands.update(image, faces)
             if timings is not None:
                 timings["hands"] = (time.perf_counter() - start) * 1000.0
+        if self.skin is not None:
+            start = time.perf_counter()
+            faces = self.skin.update(image, faces)
+            if timings is not None:
+                timings["skin"] = (time.perf_counter() - start) * 1000.0
         live_ids = {t.track_id for t in self.tracker.tracks}
         self._shown = {k: v for k, v in self._shown.items() if k in live_ids}
         self._shown.update({f.track_id: f for f in faces})

@@ -350,7 +350,7 @@ class MeshSwapper:
             hands = [hand - [x0, y0] for hand in found]
         region = frame[y0:y1, x0:x1]
         if scale >= 0.9:  # small enough: compose at full size
-            blended, _ = self._compose(region[..., :3], local, face.landmarks[:, 2], source, offsets, hands)
+            blended, _ = self._compose(region[..., :3], local, face.landmarks[:, 2], source, offsets, hands, face.skin)
             np.clip(blended, 0, 255, out=blended)
             np.copyto(region[..., :3], blended, casting="unsafe")
             return True
@@ -365,6 +365,7 @@ class MeshSwapper:
             source,
             None if offsets is None else offsets * grid,
             [(points + 0.5) * grid - 0.5 for points in hands],
+            face.skin,
         )
         apply_at_full_size(region, blended, small.astype(np.float32), mask, self._scratch)
         return True
@@ -377,11 +378,12 @@ class MeshSwapper:
         source: RegisteredSource,
         offsets: np.ndarray | None = None,
         hands: list[np.ndarray] | None = None,
+        learned_skin: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """The swapped crop (float32 BGR) and its finest-level blend weight (where the result is
         the source), for target (uint8 BGR crop) with landmarks at local (crop pixels), its
-        inner face moved by offsets (identity shape) when given, and hands (21 landmarks each,
-        crop pixels) in front of it.
+        inner face moved by offsets (identity shape) when given, hands (21 landmarks each,
+        crop pixels) in front of it, and the skin's colour learned over a feed (Face.skin).
 
         Whole-crop arrays live in per-thread scratch buffers (see _Scratch) and are updated in
         place; per-pixel weights are widened to three channels before they multiply images."""
@@ -474,7 +476,9 @@ class MeshSwapper:
             mask *= keep
         # what stands in front, judged on the target as shot, on one coarse grid for both models
         coarse = target_grid(reference, original, iod) if s.target_occluders or s.keep_target_hair else None
-        occluders = target_occluders(reference, original, mesh, iod, grid=coarse) if s.target_occluders else None
+        occluders = None
+        if s.target_occluders:
+            occluders = target_occluders(reference, original, mesh, iod, grid=coarse, learned=learned_skin)
         if s.keep_target_hair:
             hair = target_hair(reference, original, mesh, iod, grid=coarse)
             occluders = hair if occluders is None else np.maximum(occluders, hair, out=occluders)

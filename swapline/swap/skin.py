@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from swapline.faces.topology import MeshTopology
+from swapline.faces.topology import MeshTopology, inter_ocular_distance
 from swapline.swap.mesh_warp import rasterize_triangles
 
 # The underside of the nose (nostrils, columella): dark in every face, never an occluder.
@@ -191,8 +191,29 @@ def colour_model(samples: np.ndarray, floor: float) -> np.ndarray:
     """Whitening transform (d x d+1, for cv2.transform) of samples (n x d), with a floor on the
     covariance so that very even skin does not flag its own shading."""
     covariance, mean = cv2.calcCovarMatrix(samples, None, cv2.COVAR_NORMAL | cv2.COVAR_ROWS | cv2.COVAR_SCALE)
-    white = np.linalg.cholesky(np.linalg.inv(covariance + np.eye(samples.shape[1]) * floor)).T
-    return np.hstack([white, -(white @ mean[0])[:, None]]).astype(np.float32)
+    return _whitening(mean[0], covariance, floor)
+
+
+def _whitening(mean: np.ndarray, covariance: np.ndarray, floor: float) -> np.ndarray:
+    white = np.linalg.cholesky(np.linalg.inv(covariance + np.eye(len(mean)) * floor)).T
+    return np.hstack([white, -(white @ mean)[:, None]]).astype(np.float32)
+
+
+def _lab(image: np.ndarray) -> np.ndarray:
+    """float32 Lab of a float32 BGR grid image: L 0..100, a and b around 0."""
+    lab = cv2.cvtColor(cv2.convertScaleAbs(image), cv2.COLOR_BGR2LAB).astype(np.float32)
+    return cv2.transform(lab, np.array([[100 / 255, 0, 0, 0], [0, 1, 0, -128], [0, 0, 1, -128]], np.float32))
+
+
+def _skin_sample(lab: np.ndarray, local: np.ndarray, area: np.ndarray, oval: np.ndarray) -> np.ndarray:
+    """bool on the grid: where the skin's colour is sampled, the cheeks and nose (below any
+    glasses bridge, rarely covered) within the skin area, an object's colour there left out."""
+    core = np.zeros(lab.shape[:2], np.uint8)
+    cv2.fillConvexPoly(core, np.round(cv2.convexHull(local[_CORE])).astype(np.int32)[:, 0], 1)
+    where = (core > 0) & area
+    if where.sum() < 20:
+        return where
+    return uncovered_skin(lab, where, area & (oval > 0) & (core == 0))
 
 
 def _recentred(model: np.ndarray, mean: np.ndarray) -> np.ndarray:
@@ -248,9 +269,11 @@ def target_occluders(
     iod: float,
     settings: OccluderSettings = OccluderSettings(),
     grid: Grid | None = None,
+    learned: np.ndarray | None = None,
 ) -> np.ndarray:
     """float32 [0, 1]: 1 where something stands in front of the target's face (a microphone, a
-    card), to be kept in front of the swapped face.
+    card), to be kept in front of the swapped face. learned: the skin's colour over a feed's
+    frames (Face.skin, see SkinTracker), else it is sampled on this frame's cheeks and nose.
 
     Skin, shadows, beards and hair are all "not skin-coloured" somewhere on a clear portrait;
     what sets an object apart is several things at once, so a blob of the face oval counts
@@ -271,21 +294,23 @@ def target_occluders(
     shape = target_bgr.shape[:2]
     g = _grid_for(grid, target_bgr, points, iod, s.grid_iod)
     image, gray, texture, local, scale = g
-    lab = cv2.cvtColor(cv2.convertScaleAbs(image), cv2.COLOR_BGR2LAB).astype(np.float32)
-    lab = cv2.transform(lab, np.array([[100 / 255, 0, 0, 0], [0, 1, 0, -128], [0, 0, 1, -128]], np.float32))
+    lab = _lab(image)
     grid = image.shape[:2]
     iod_g = g.iod
     area = g.skin_area(mesh)
     ring = np.round(local[mesh.face_oval]).astype(np.int32)
     oval = np.zeros(grid, np.uint8)
     cv2.fillPoly(oval, [ring], 1)
-    core = np.zeros(grid, np.uint8)  # cheeks and nose: below any glasses bridge, rarely covered
-    cv2.fillConvexPoly(core, np.round(cv2.convexHull(local[[205, 425, 197, 4]])).astype(np.int32)[:, 0], 1)
-    where = (core > 0) & area
-    if where.sum() < 20:
-        return np.zeros(shape, np.float32)
-    where = uncovered_skin(lab, where, area & (oval > 0) & (core == 0))
-    skin = colour_model(lab[where], 9.0)
+    if learned is not None:  # a feed's: the skin as seen over the frames before, whatever covers it now
+        skin = _whitening(learned[0], learned[1:], 9.0)
+        where = area & (colour_distance(lab, skin) < 3.0)
+        if where.sum() < 20:
+            return np.zeros(shape, np.float32)
+    else:
+        where = _skin_sample(lab, local, area, oval)
+        if where.sum() < 20:
+            return np.zeros(shape, np.float32)
+        skin = colour_model(lab[where], 9.0)
     far = colour_distance(lab, skin) > s.colour
     k = max(3, int(0.1 * iod_g) | 1)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
@@ -317,7 +342,7 @@ def target_occluders(
         near = cv2.dilate(blob.astype(np.uint8), np.ones((3, 3), np.uint8))
         around = (cv2.dilate(blob.astype(np.uint8), np.ones((9, 9), np.uint8)) > near) & area
         inside = colour_distance(lab[blob], skin)
-        if around.sum() > 5 and np.percentile(colour_distance(lab[around], skin), 40) > s.edge * np.median(inside):
+        if around.sum() > 5 and np.median(colour_distance(lab[around], skin)) > s.edge * np.median(inside):
             continue  # fades into the skin: a shadow, stubble
         mean = lab[blob].mean(axis=0)
         if float(np.median(height[contact & blob])) < 0.7:
@@ -475,3 +500,87 @@ def _hair_model(lab, texture, oval, height, far, k):
     if hair.sum() <= 20:
         return None, 0.0
     return colour_model(lab[hair], 16.0), float(np.median(texture[hair]))
+
+
+class SkinTracker:
+    """The target's skin colour per tracked face over a feed's frames (call update per frame, in
+    order), carried on Face.skin for the built-in swapper's occluder rules.
+
+    On one frame the colour is sampled on the cheeks and nose; a card held over most of them
+    would become the "skin" there. Over a feed the colour learned on the frames before stays:
+    each frame's sample moves it (rate) only when most of the sample is near it, so an object
+    that comes in front leaves it as it was. Deterministic: a function of the frames in order."""
+
+    def __init__(self, mesh: MeshTopology, rate: float = 0.2, grid_iod: float = 40.0):
+        self.mesh, self.rate, self.grid_iod = mesh, rate, grid_iod
+        self._by_track: dict[int | None, np.ndarray] = {}
+
+    def reset(self) -> None:
+        self._by_track.clear()
+
+    def update(self, image: np.ndarray, faces: list) -> list:
+        """faces with skin set ((4, 3): Lab mean, then covariance; None while not learned)."""
+        out = []
+        for face in faces:
+            points = face.landmarks[:, :2]
+            known = self._by_track.get(face.track_id)
+            learned = known
+            if known is None:  # a new track: sampled as a still's swap samples it
+                sample = self._first_sample(image, points)
+                if len(sample) >= 20:
+                    learned = _stats(sample)
+            else:  # then only what is near the colour learned so far moves it
+                sample = self._core_sample(image, points)
+                model = _whitening(known[0], known[1:], 9.0)
+                near = sample[colour_distance(sample, model) < 4.0] if len(sample) else sample
+                if len(near) >= max(20, len(sample) // 2):
+                    learned = known + self.rate * (_stats(near) - known)
+            if learned is not None:
+                self._by_track[face.track_id] = learned
+            out.append(face.replace(skin=learned))
+        seen = {face.track_id for face in faces}
+        self._by_track = {k: v for k, v in self._by_track.items() if k in seen}
+        return out
+
+    def _first_sample(self, image: np.ndarray, points: np.ndarray) -> np.ndarray:
+        box = _box(points, 0.1, image.shape)
+        if box is None:
+            return np.zeros((0, 3), np.float32)
+        x0, y0, x1, y1 = box
+        local = (points - [x0, y0]).astype(np.float32)
+        g = target_grid(image[y0:y1, x0:x1, :3], local, max(inter_ocular_distance(local), 4.0), self.grid_iod)
+        lab = _lab(g.image)
+        oval = np.zeros(lab.shape[:2], np.uint8)
+        cv2.fillPoly(oval, [np.round(g.local[self.mesh.face_oval]).astype(np.int32)], 1)
+        return lab[_skin_sample(lab, g.local, g.skin_area(self.mesh), oval)]
+
+    def _core_sample(self, image: np.ndarray, points: np.ndarray) -> np.ndarray:
+        """The cheeks and nose alone, on the same grid scale: ~0.2 ms instead of ~1."""
+        box = _box(points[_CORE], 0.0, image.shape)
+        if box is None:
+            return np.zeros((0, 3), np.float32)
+        x0, y0, x1, y1 = box
+        scale = min(1.0, self.grid_iod / max(inter_ocular_distance(points), 4.0))
+        size = (max(2, round((x1 - x0) * scale)), max(2, round((y1 - y0) * scale)))
+        small = cv2.resize(image[y0:y1, x0:x1, :3], size, interpolation=cv2.INTER_AREA)
+        local = (points[_CORE] - [x0, y0] + 0.5) * [size[0] / (x1 - x0), size[1] / (y1 - y0)] - 0.5
+        core = np.zeros(small.shape[:2], np.uint8)
+        cv2.fillConvexPoly(core, np.round(cv2.convexHull(local.astype(np.float32))).astype(np.int32)[:, 0], 1)
+        return _lab(small.astype(np.float32))[core > 0]
+
+
+_CORE = [205, 425, 197, 4]  # the cheeks and nose, where the skin's colour is sampled
+
+
+def _box(points: np.ndarray, margin: float, shape: tuple[int, ...]) -> tuple[int, int, int, int] | None:
+    lo, hi = points.min(axis=0), points.max(axis=0)
+    pad = margin * float((hi - lo).max())
+    x0, y0 = max(0, int(lo[0] - pad)), max(0, int(lo[1] - pad))
+    x1, y1 = min(shape[1], int(hi[0] + pad) + 1), min(shape[0], int(hi[1] + pad) + 1)
+    return None if x1 - x0 < 8 or y1 - y0 < 8 else (x0, y0, x1, y1)
+
+
+def _stats(samples: np.ndarray) -> np.ndarray:
+    """(4, 3): the samples' mean, then their covariance."""
+    covariance, mean = cv2.calcCovarMatrix(samples, None, cv2.COVAR_NORMAL | cv2.COVAR_ROWS | cv2.COVAR_SCALE)
+    return np.vstack([mean, covariance]).astype(np.float64)

@@ -23,8 +23,8 @@ face workers, every thread taking the next face not yet taken; one palm search f
 the faces taking turns), and the job at 720p, 1080p and 4K with its peak RSS (each job and each
 decode + encode floor in a child process of its own). Issue 16's targets: <= 12 ms at 800 px,
 still detection <= 25 ms on 4K, 720p with 4 faces >= 45 fps and with 8 faces >= 25 fps, swap /
-floor <= 1.2 at 1080p and 4K, 4K peak RSS < 600 MB. In this run the 800 px swap as a feed pays
-it and the 4K peak are within their limits (the peak by a few MB: treat it as at risk); the
+floor <= 1.2 at 1080p and 4K, 4K peak RSS < 600 MB. The 800 px swap as a feed pays it and the
+4K peak sit at their limits (just within or just past them from run to run: at risk); the
 others are not met on this 2-core machine (see the closing notes of the round). The swaps of
 several faces do not gain from a second face worker here (their Python and small NumPy steps
 hold the GIL); the landmark passes do. The machine's speed moves between runs (the 720p

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from swapline.faces.face import Face
 from swapline.faces.topology import MeshTopology, inter_ocular_distance
 from swapline.swap.mesh_warp import rasterize_triangles
 
@@ -200,9 +201,12 @@ def _whitening(mean: np.ndarray, covariance: np.ndarray, floor: float) -> np.nda
 
 
 def _lab(image: np.ndarray) -> np.ndarray:
-    """float32 Lab of a float32 BGR grid image: L 0..100, a and b around 0."""
+    """float32 Lab of a BGR grid image (float32 or uint8): L 0..100, a and b around 0."""
     lab = cv2.cvtColor(cv2.convertScaleAbs(image), cv2.COLOR_BGR2LAB).astype(np.float32)
     return cv2.transform(lab, np.array([[100 / 255, 0, 0, 0], [0, 1, 0, -128], [0, 0, 1, -128]], np.float32))
+
+
+_CORE = [205, 425, 197, 4]  # the cheeks and nose, where the skin's colour is sampled
 
 
 def _skin_sample(lab: np.ndarray, local: np.ndarray, area: np.ndarray, oval: np.ndarray) -> np.ndarray:
@@ -518,7 +522,7 @@ class SkinTracker:
     def reset(self) -> None:
         self._by_track.clear()
 
-    def update(self, image: np.ndarray, faces: list) -> list:
+    def update(self, image: np.ndarray, faces: list[Face]) -> list[Face]:
         """faces with skin set ((4, 3): Lab mean, then covariance; None while not learned)."""
         out = []
         for face in faces:
@@ -566,10 +570,7 @@ class SkinTracker:
         local = (points[_CORE] - [x0, y0] + 0.5) * [size[0] / (x1 - x0), size[1] / (y1 - y0)] - 0.5
         core = np.zeros(small.shape[:2], np.uint8)
         cv2.fillConvexPoly(core, np.round(cv2.convexHull(local.astype(np.float32))).astype(np.int32)[:, 0], 1)
-        return _lab(small.astype(np.float32))[core > 0]
-
-
-_CORE = [205, 425, 197, 4]  # the cheeks and nose, where the skin's colour is sampled
+        return _lab(small)[core > 0]
 
 
 def _box(points: np.ndarray, margin: float, shape: tuple[int, ...]) -> tuple[int, int, int, int] | None:

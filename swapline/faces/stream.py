@@ -7,7 +7,7 @@
   faces popping in and out in crowd shots.
 - Landmarks of the chosen faces are smoothed with a One Euro filter per track.
 - With a HandTracker, the hands in front of each chosen face are followed too (the swappers and
-  the enhancer keep them in front).
+  the enhancer keep them in front); with a SkinTracker, each face's skin colour is learned.
 """
 
 from __future__ import annotations
@@ -83,27 +83,29 @@ class FaceStream:
         self._filters: dict[int, OneEuroFilter] = {}
         self._shown: dict[int, Face] = {}  # last face swapped per track: what a held track shows
 
+    @property
+    def _annotators(self) -> list[tuple[str, FaceAnnotator]]:
+        """(stage name, annotator) in the order they run: hands first (found on the frame as
+        shot), then the skin colour."""
+        return [(name, a) for name, a in (("hands", self.hands), ("skin", self.skin)) if a is not None]
+
     def reset(self) -> None:
         """Start afresh (a new segment or shot): no tracks, no smoothing history."""
+        self.cuts.reset()
+        self._forget()
+
+    def _forget(self) -> None:
         self.tracker.reset()
         self.selector.reset()
-        self.cuts.reset()
         self._filters.clear()
         self._shown.clear()
-        for annotator in (self.hands, self.skin):
-            if annotator is not None:
-                annotator.reset()
+        for _, annotator in self._annotators:
+            annotator.reset()
 
     def update(self, image: np.ndarray, time_s: float, timings: dict[str, float] | None = None) -> list[Face]:
         """The faces to swap in this frame, smoothed."""
         if self.cuts.is_cut(image):
-            self.tracker.reset()
-            self.selector.reset()
-            self._filters.clear()
-            self._shown.clear()
-            for annotator in (self.hands, self.skin):
-                if annotator is not None:
-                    annotator.reset()
+            self._forget()
         found = self.tracker.update(image, timings)
         found_ids = {f.track_id for f in found}
         confirmed = {t.track_id for t in self.tracker.tracks if t.from_start or t.hits >= self.confirm_frames}
@@ -120,16 +122,11 @@ class FaceStream:
                 smoother = self._filters.setdefault(face.track_id, OneEuroFilter(self.smoothing))
                 face = face.replace(landmarks=smoother(face.landmarks, time_s))
             faces.append(face)
-        if self.hands is not None:
+        for stage, annotator in self._annotators:
             start = time.perf_counter()
-            faces = self.hands.update(image, faces)
+            faces = annotator.update(image, faces)
             if timings is not None:
-                timings["hands"] = (time.perf_counter() - start) * 1000.0
-        if self.skin is not None:
-            start = time.perf_counter()
-            faces = self.skin.update(image, faces)
-            if timings is not None:
-                timings["skin"] = (time.perf_counter() - start) * 1000.0
+                timings[stage] = (time.perf_counter() - start) * 1000.0
         live_ids = {t.track_id for t in self.tracker.tracks}
         self._shown = {k: v for k, v in self._shown.items() if k in live_ids}
         self._shown.update({f.track_id: f for f in faces})

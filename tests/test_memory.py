@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -21,6 +22,7 @@ import pytest
 from conftest import DATA, load
 
 from swapline.bench.clips import make_clip
+from swapline.errors import SwaplineError
 from swapline.io.video import SegmentWriter, decode_frames, encoder_picture, probe
 from swapline.pipeline import video_job
 from swapline.pipeline.video_job import DecodeHandOff, VideoSwapJob, feed
@@ -234,3 +236,19 @@ def test_the_job_writes_what_one_by_one_processing_writes(session, clip, tmp_pat
     report = VideoSwapJob(session, DATA / "obama.jpg", clip, tmp_path / "job.mp4").run()
     assert report.frames == 18 and report.faces_swapped_per_frame == 1.0
     assert _packets(tmp_path / "job.mp4") == expected
+
+
+def test_a_failed_write_stops_the_job_with_a_clear_error(session, clip, tmp_path):
+    """A write that fails (the work folder removed under the job) ends the job with the one-line
+    error, no output and no thread left behind."""
+    out = tmp_path / "job.mp4"
+    job = VideoSwapJob(session, DATA / "obama.jpg", clip, out, VideoOptions(segment_frames=6))
+
+    def remove_the_work_folder(done: int, total: int | None) -> None:
+        if done >= 3:
+            shutil.rmtree(job.store.path, ignore_errors=True)
+
+    with pytest.raises(SwaplineError, match=f"{out}: cannot write"):
+        job.run(remove_the_work_folder)
+    assert not out.exists()
+    assert not [t for t in threading.enumerate() if t.name.startswith(("compose", "decode"))]

@@ -87,6 +87,21 @@ def test_cuda_options_carry_the_conv_algorithm_search():
         RuntimeSettings(cudnn_conv_algo_search="FASTEST")
 
 
+def test_models_whose_input_follows_the_photo_get_their_own_conv_search():
+    """The still detector's any-size pass meets a new input shape with every photo size: a timed
+    (EXHAUSTIVE) search would be paid per size, so those models use cudnn_search_varying_shapes."""
+    gpu = SessionFactory(RuntimeSettings(), available=GPU_BUILD, tensorrt_ok=False)
+    assert gpu._provider_list()[0][1]["cudnn_conv_algo_search"] == "EXHAUSTIVE"
+    assert gpu._provider_list(varying_shapes=True)[0][1]["cudnn_conv_algo_search"] == "HEURISTIC"
+    both = gpu._provider_list(nhwc=True, varying_shapes=True)[0][1]
+    assert both == {"cudnn_conv_algo_search": "HEURISTIC", "prefer_nhwc": "1"}
+    timed = RuntimeSettings(cudnn_search_varying_shapes="EXHAUSTIVE")
+    kept = SessionFactory(timed, available=GPU_BUILD, tensorrt_ok=False)._provider_list(varying_shapes=True)
+    assert kept[0][1]["cudnn_conv_algo_search"] == "EXHAUSTIVE"
+    with pytest.raises(SwaplineError, match="cudnn conv algo search must be one of"):
+        RuntimeSettings(cudnn_search_varying_shapes="FASTEST")
+
+
 def test_only_models_asking_for_nhwc_get_it_and_only_on_cuda():
     gpu = SessionFactory(RuntimeSettings(), available=GPU_BUILD, tensorrt_ok=False)
     assert gpu._provider_list(nhwc=True)[0][1]["prefer_nhwc"] == "1"

@@ -20,6 +20,7 @@ from swapline.faces.face import Face
 from swapline.faces.tracker import overlap_of_smaller
 from swapline.models import builtin_model_path
 from swapline.runtime import SessionFactory, shared_sessions
+from swapline.runtime.tensors import planar
 
 
 @dataclass(frozen=True)
@@ -194,8 +195,7 @@ class BlazeFaceDetector:
         rest stays 0 (mid grey)."""
         tensor = np.zeros((1, 3, height, width), np.float32)
         h, w = small.shape[:2]
-        rgb = small[:, :, ::-1].transpose(2, 0, 1).astype(np.float32)
-        tensor[0, :, y : y + h, x : x + w] = rgb * (2.0 / 255.0) - 1.0
+        planar(small, 2.0 / 255.0, -1.0, out=tensor[:, :, y : y + h, x : x + w])
         return tensor
 
     def _run_square(self, image: np.ndarray, factor: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -289,7 +289,7 @@ class BlazeFaceDetector:
         m = self.spec.multiple
         height, width = -(-nh // m) * m, -(-nw // m) * m
         path = builtin_model_path(f"{self.spec.model}_any_size")
-        session = self._sessions.load(path, threads=self.settings.fine_threads)
+        session = self._sessions.load(path, threads=self.settings.fine_threads, varying_shapes=True)
         outputs = session.run(None, {self.input_name: self._tensor(small, height, width)})
         per_pixel = np.array([pixels.shape[1] * f / nw, pixels.shape[0] * f / nh], np.float32)
         return self._decode(outputs, height, width, np.array([ox, oy], np.float32), per_pixel)

@@ -17,10 +17,12 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from swapline.faces.detector import halve_down_to
 from swapline.faces.face import Face
 from swapline.faces.landmarks import Roi
 from swapline.models import builtin_model_path
 from swapline.runtime import SessionFactory, shared_sessions
+from swapline.runtime.tensors import planar
 
 PALM_INPUT = 128  # the detector's declared 192 costs 12.4 ms on one core, 128 costs 5.9
 HAND_INPUT = 224
@@ -153,7 +155,7 @@ class HandFinder:
         side = face_size * region_scale
         origin = np.asarray(centre, np.float32) - side / 2
         region = _square(image, origin, side, self.palm_input)
-        tensor = cv2.dnn.blobFromImage(region, 1.0 / 255.0, swapRB=True)
+        tensor = planar(region, 1.0 / 255.0)
         outputs = self.palm_session.run(None, {self.palm_session.get_inputs()[0].name: tensor})
         raw, logits = sorted(outputs, key=lambda a: a.shape[-1], reverse=True)
         hands: list[Hand] = []
@@ -174,7 +176,7 @@ class HandFinder:
             return None
         matrix = roi.crop_matrix(HAND_INPUT)
         crop = cv2.warpAffine(image, matrix, (HAND_INPUT, HAND_INPUT), flags=cv2.INTER_LINEAR)
-        tensor = cv2.dnn.blobFromImage(crop, 1.0 / 255.0, swapRB=True)
+        tensor = planar(crop, 1.0 / 255.0)
         points, presence, _handedness, _world = self.hand_session.run(
             None, {self.hand_session.get_inputs()[0].name: tensor}
         )
@@ -276,7 +278,9 @@ def _square(image: np.ndarray, origin: np.ndarray, side: float, size: int) -> np
     dw, dh = min(size - ox, round((x1 - x0) * scale)), min(size - oy, round((y1 - y0) * scale))
     if dw < 1 or dh < 1:
         return out
-    out[oy : oy + dh, ox : ox + dw] = cv2.resize(image[y0:y1, x0:x1, :3], (dw, dh), interpolation=cv2.INTER_AREA)
+    # exact halvings first: INTER_AREA at a non-integer ratio costs ~1.5 ms from a 4K frame's face
+    part = halve_down_to(image[y0:y1, x0:x1, :3], dw, dh)
+    out[oy : oy + dh, ox : ox + dw] = cv2.resize(part, (dw, dh), interpolation=cv2.INTER_AREA)
     return out
 
 

@@ -16,6 +16,7 @@ from swapline.faces.face import Face
 from swapline.faces.topology import LEFT_EYE_OUTER, RIGHT_EYE_OUTER
 from swapline.models import builtin_model_path
 from swapline.runtime import SessionFactory, shared_sessions
+from swapline.runtime.tensors import planar
 
 INPUT_SIZE = 192
 ROI_SCALE = 1.5
@@ -79,7 +80,7 @@ class FaceMeshLandmarker:
         crop = cv2.warpAffine(
             image, matrix, (INPUT_SIZE, INPUT_SIZE), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
         )
-        tensor = (crop[:, :, ::-1].transpose(2, 0, 1)[None]).astype(np.float32) * (1.0 / 255.0)
+        tensor = planar(crop, 1.0 / 255.0)
         outputs = self.session.run(None, {self.input_name: tensor})
         points, flag = sorted(outputs, key=lambda a: a.size, reverse=True)
         points = points.reshape(-1, 3)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from swapline.models.registry import ModelSpec, spec
 from swapline.models.signature import check_signature
 from swapline.models.store import ModelStore
 from swapline.runtime import SessionFactory, shared_sessions
+from swapline.runtime.tensors import planar
 
 
 class OnnxModel:
@@ -34,15 +34,11 @@ class OnnxModel:
         self.output_names = [o.name for o in self.session.get_outputs()]
 
     def to_tensor(self, crop: np.ndarray) -> np.ndarray:
-        """BGR uint8 crop -> 1x3xHxW float32, normalised as the registry says.
-
-        One OpenCV pass (blobFromImage: swap, subtract, scale, transpose) where the three channels
-        share one std; numpy's five whole-crop passes cost ~20x more (0.9 vs 0.04 ms at 128 px).
-        """
+        """BGR uint8 crop -> 1x3xHxW float32, normalised as the registry says."""
         norm = self.spec.normalisation
-        if len(set(norm.std)) == 1 and crop.dtype == np.uint8 and crop.ndim == 3:
-            mean = tuple(float(m) * norm.scale for m in norm.mean)
-            return cv2.dnn.blobFromImage(crop, 1.0 / (norm.scale * norm.std[0]), None, mean, swapRB=norm.rgb)
+        if crop.dtype == np.uint8 and crop.ndim == 3:
+            std = np.asarray(norm.std, np.float32)
+            return planar(crop, 1.0 / (norm.scale * std), -np.asarray(norm.mean, np.float32) / std, rgb=norm.rgb)
         pixels = crop[:, :, ::-1] if norm.rgb else crop
         x = pixels.astype(np.float32) / norm.scale
         x = (x - np.asarray(norm.mean, np.float32)) / np.asarray(norm.std, np.float32)

@@ -53,6 +53,9 @@ class RuntimeSettings:
     # cuDNN convolution algorithm choice on CUDA: EXHAUSTIVE benchmarks every algorithm once per
     # shape (slower first run, fastest after); HEURISTIC picks without timing (to measure against).
     cudnn_conv_algo_search: str = "EXHAUSTIVE"
+    # The same for models whose input follows each photo's size (the still detector's any-size
+    # pass): a timed search would be paid again for every new photo size.
+    cudnn_search_varying_shapes: str = "HEURISTIC"
     # On CUDA or TensorRT, load a model's float16 twin (registry "fp16") when it has one.
     prefer_fp16: bool = True
     # On a GPU, bind the generator's inputs through IO binding (the source identity stays on the device).
@@ -63,11 +66,11 @@ class RuntimeSettings:
     cuda_nhwc: bool = True
 
     def __post_init__(self) -> None:
-        if self.cudnn_conv_algo_search not in CONV_ALGO_SEARCH:
-            raise SwaplineError(
-                f"cudnn conv algo search must be one of {', '.join(CONV_ALGO_SEARCH)}, "
-                f"not {self.cudnn_conv_algo_search!r}"
-            )
+        for search in (self.cudnn_conv_algo_search, self.cudnn_search_varying_shapes):
+            if search not in CONV_ALGO_SEARCH:
+                raise SwaplineError(
+                    f"cudnn conv algo search must be one of {', '.join(CONV_ALGO_SEARCH)}, not {search!r}"
+                )
 
 
 def available_providers(wanted: tuple[str, ...], have: Sequence[str] | None = None) -> list[str]:
@@ -136,7 +139,8 @@ class SessionFactory:
         tensorrt_ok: bool | None = None,
     ) -> None:
         self.settings = settings or RuntimeSettings()
-        self._sessions: dict[tuple[str, bool, int | None], ort.InferenceSession] = {}  # (file, NHWC, threads)
+        # (file, NHWC, threads, varying shapes) -> session
+        self._sessions: dict[tuple[str, bool, int | None, bool], ort.InferenceSession] = {}
         self._lock = threading.Lock()
         self._available, self._tensorrt_ok = available, tensorrt_ok
         self._providers: list | None = None
@@ -172,27 +176,37 @@ class SessionFactory:
             options.add_session_config_entry(key, value)
         return options
 
-    def _provider_list(self, nhwc: bool = False) -> list:
+    def _provider_list(self, nhwc: bool = False, varying_shapes: bool = False) -> list:
         providers = self.providers
         for name, options in (p for p in providers if isinstance(p, tuple)):
             if name == TENSORRT:
                 Path(options["trt_engine_cache_path"]).mkdir(parents=True, exist_ok=True)
+        cuda: dict[str, str] = {}
         if nhwc and self.settings.cuda_nhwc:
-            providers = [(p[0], {**p[1], "prefer_nhwc": "1"}) if p[0] == CUDA else p for p in providers]
+            cuda["prefer_nhwc"] = "1"
+        if varying_shapes:
+            cuda["cudnn_conv_algo_search"] = self.settings.cudnn_search_varying_shapes
+        if cuda:
+            providers = [(p[0], {**p[1], **cuda}) if p[0] == CUDA else p for p in providers]
         return providers
 
-    def load(self, path: Path | str, nhwc: bool = False, threads: int | None = None) -> ort.InferenceSession:
+    def load(
+        self, path: Path | str, nhwc: bool = False, threads: int | None = None, varying_shapes: bool = False
+    ) -> ort.InferenceSession:
         """The session for this model file, created on first use.
 
         nhwc: a convolution-heavy model (a generator) that runs faster in NHWC on CUDA, where the
         settings allow it (cuda_nhwc); elsewhere the option changes nothing.
         threads: intra-op threads for this session instead of the settings', spinning between
         operators (a still's one big pass, which has no other stage to share the cores with).
+        varying_shapes: its input's size follows each photo's; on CUDA its convolutions are then
+        chosen by cudnn_search_varying_shapes.
         """
         file = str(Path(path).resolve())
         nhwc = nhwc and self.settings.cuda_nhwc and CUDA in provider_names(self.providers)
-        providers = self._provider_list(nhwc)
-        key = (file, nhwc, threads)
+        varying_shapes = varying_shapes and CUDA in provider_names(self.providers)
+        providers = self._provider_list(nhwc, varying_shapes)
+        key = (file, nhwc, threads, varying_shapes)
         with self._lock:
             session = self._sessions.get(key)
             if session is not None:

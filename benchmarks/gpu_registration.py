@@ -5,12 +5,13 @@ shape with every photo, and an EXHAUSTIVE search times every convolution algorit
 
     python3 benchmarks/gpu_registration.py OUT.json     # on the GPU machine (onnxruntime-gpu)
 
-Each variant runs in a fresh process: (search for fixed-shape models, for the any-size pass).
+Each variant runs in a fresh process. Set VARIANTS=k,l to run some of them only.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -18,7 +19,13 @@ from pathlib import Path
 
 PHOTOS = ["obama.jpg", "obama.jpg", "biden2.jpg", "dev/grace_hopper_1.jpg", "astronaut.png"]
 STILL_SIZES = [(1280, 720), (1280, 720), (1920, 1080), (3840, 2160), (2000, 1500)]
-VARIANTS = [("EXHAUSTIVE", "EXHAUSTIVE"), ("EXHAUSTIVE", "HEURISTIC"), ("HEURISTIC", "HEURISTIC")]
+# (search for fixed-shape models, for the any-size pass); "CPU": the any-size pass on the CPU
+VARIANTS = [
+    ("EXHAUSTIVE", "EXHAUSTIVE"),
+    ("EXHAUSTIVE", "HEURISTIC"),
+    ("HEURISTIC", "HEURISTIC"),
+    ("EXHAUSTIVE", "CPU"),
+]
 
 
 def one_variant(fixed: str, varying: str) -> dict:
@@ -30,7 +37,12 @@ def one_variant(fixed: str, varying: str) -> dict:
     from swapline.settings import SwapSettings
 
     data = Path(__file__).resolve().parent.parent / "tests" / "data"
-    runtime = RuntimeSettings(cudnn_conv_algo_search=fixed, cudnn_search_varying_shapes=varying)
+    on_cpu = varying == "CPU"
+    runtime = RuntimeSettings(
+        cudnn_conv_algo_search=fixed,
+        varying_shapes_on_cpu=on_cpu,
+        cudnn_search_varying_shapes="HEURISTIC" if on_cpu else varying,
+    )
     start = time.perf_counter()
     session = SwapSession(SwapSettings(runtime=runtime))
     load_ms = (time.perf_counter() - start) * 1000.0
@@ -75,7 +87,9 @@ def main() -> None:
         return
     out = Path(sys.argv[1])
     results = []
-    for fixed, varying in VARIANTS:
+    chosen = os.environ.get("VARIANTS")
+    picked = [VARIANTS[int(k)] for k in chosen.split(",")] if chosen else VARIANTS
+    for fixed, varying in picked:
         run = subprocess.run(
             [sys.executable, __file__, "--variant", fixed, varying], capture_output=True, text=True, timeout=300
         )

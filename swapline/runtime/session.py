@@ -53,8 +53,12 @@ class RuntimeSettings:
     # cuDNN convolution algorithm choice on CUDA: EXHAUSTIVE benchmarks every algorithm once per
     # shape (slower first run, fastest after); HEURISTIC picks without timing (to measure against).
     cudnn_conv_algo_search: str = "EXHAUSTIVE"
-    # The same for models whose input follows each photo's size (the still detector's any-size
-    # pass): a timed search would be paid again for every new photo size.
+    # Models whose input follows each photo's size (the still detector's any-size pass) run on the
+    # CPU beside a GPU: on an H200 each new input shape cost 0.6-2.6 s on CUDA (a timed cuDNN
+    # search per shape, and ~0.5-1.5 s more with HEURISTIC), where the CPU pays ~10 ms a run
+    # (benchmarks/results/gpu_h200/registration.json). Left on the GPU, their convolutions are
+    # chosen by cudnn_search_varying_shapes (a timed search would be paid again for every size).
+    varying_shapes_on_cpu: bool = True
     cudnn_search_varying_shapes: str = "HEURISTIC"
     # On CUDA or TensorRT, load a model's float16 twin (registry "fp16") when it has one.
     prefer_fp16: bool = True
@@ -184,6 +188,8 @@ class SessionFactory:
         cuda: dict[str, str] = {}
         if nhwc and self.settings.cuda_nhwc:
             cuda["prefer_nhwc"] = "1"
+        if varying_shapes and self.settings.varying_shapes_on_cpu:
+            return [CPU]
         if varying_shapes:
             cuda["cudnn_conv_algo_search"] = self.settings.cudnn_search_varying_shapes
         if cuda:
@@ -199,12 +205,12 @@ class SessionFactory:
         settings allow it (cuda_nhwc); elsewhere the option changes nothing.
         threads: intra-op threads for this session instead of the settings', spinning between
         operators (a still's one big pass, which has no other stage to share the cores with).
-        varying_shapes: its input's size follows each photo's; on CUDA its convolutions are then
-        chosen by cudnn_search_varying_shapes.
+        varying_shapes: its input's size follows each photo's: beside a GPU it runs on the CPU
+        (varying_shapes_on_cpu), or on CUDA with cudnn_search_varying_shapes.
         """
         file = str(Path(path).resolve())
         nhwc = nhwc and self.settings.cuda_nhwc and CUDA in provider_names(self.providers)
-        varying_shapes = varying_shapes and CUDA in provider_names(self.providers)
+        varying_shapes = varying_shapes and self.gpu
         providers = self._provider_list(nhwc, varying_shapes)
         key = (file, nhwc, threads, varying_shapes)
         with self._lock:

@@ -54,10 +54,10 @@ class RuntimeSettings:
     # shape (slower first run, fastest after); HEURISTIC picks without timing (to measure against).
     cudnn_conv_algo_search: str = "EXHAUSTIVE"
     # Models whose input follows each photo's size (the still detector's any-size pass) run on the
-    # CPU beside a GPU: on an H200 each new input shape cost 0.6-2.6 s on CUDA (a timed cuDNN
-    # search per shape, and ~0.5-1.5 s more with HEURISTIC), where the CPU pays ~10 ms a run
-    # (benchmarks/results/gpu_h200/registration.json). Left on the GPU, their convolutions are
-    # chosen by cudnn_search_varying_shapes (a timed search would be paid again for every size).
+    # CPU beside a GPU: on an H200 each new input shape cost 0.55-2.6 s on CUDA (a timed cuDNN
+    # search per shape, and 0.55-1.5 s more with HEURISTIC), where with the pass on the CPU a
+    # still's whole detection took 20-30 ms at any size (results/gpu_h200/registration.json).
+    # Left on the GPU, their convolutions are chosen by cudnn_search_varying_shapes.
     varying_shapes_on_cpu: bool = True
     cudnn_search_varying_shapes: str = "HEURISTIC"
     # On CUDA or TensorRT, load a model's float16 twin (registry "fp16") when it has one.

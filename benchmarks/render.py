@@ -352,6 +352,11 @@ def _verdict(value: float, limit: float) -> str:
     return "met" if value <= limit else "not met"
 
 
+def _best_fp16(generator: dict) -> float:
+    """The fastest float16 generator median of a gpu.sh generator.json."""
+    return min(r["median_ms"] for r in generator["runs"] if r.get("precision") == "fp16" and "median_ms" in r)
+
+
 def gpu_section() -> str | None:
     """Issue 11's GPU figures: benchmarks/gpu.sh's newest folder (a lent H200), with the earlier H100 runs."""
     folder = RESULTS / "gpu_h200"
@@ -389,9 +394,7 @@ def gpu_section() -> str | None:
     last_neural, last_generator = _load_path(last / "neural_cuda.json"), _load_path(last / "generator.json")
     last_live = _load_path(last / "latency_cuda.json")
     if last_neural and last_generator and last_live:
-        last_fp16 = min(
-            r["median_ms"] for r in last_generator["runs"] if r.get("precision") == "fp16" and "median_ms" in r
-        )
+        last_fp16 = _best_fp16(last_generator)
         runs = last_live["runs"]
         previous += (
             "This run is of the code with the model inputs made in one pass per channel "
@@ -407,9 +410,7 @@ def gpu_section() -> str | None:
             "blobFromImage 35 us at 128 px (a side measurement), so most of the difference is the machine. "
         )
     if h100 and h100_live and h100_generator:
-        h100_fp16 = min(
-            r["median_ms"] for r in h100_generator["runs"] if r.get("precision") == "fp16" and "median_ms" in r
-        )
+        h100_fp16 = _best_fp16(h100_generator)
         h100_runs = h100_live["runs"]
         previous += (
             "The hand step (the live feed's `HandTracker`, the session's palm search on stills; both models "

@@ -54,9 +54,9 @@ class RuntimeSettings:
     # shape (slower first run, fastest after); HEURISTIC picks without timing (to measure against).
     cudnn_conv_algo_search: str = "EXHAUSTIVE"
     # Models whose input follows each photo's size (the still detector's any-size pass) run on the
-    # CPU beside a GPU: on an H200 each new input shape cost 0.55-2.6 s on CUDA (a timed cuDNN
-    # search per shape, and 0.55-1.5 s more with HEURISTIC), where with the pass on the CPU a
-    # still's whole detection took 20-30 ms at any size (results/gpu_h200/registration.json).
+    # CPU beside a GPU: on an H200 each new input shape cost 0.55-2.6 s on CUDA (about 1 s of it
+    # a timed cuDNN search; 0.55-1.5 s remained with HEURISTIC), where with the pass on the CPU
+    # a still's whole detection took 20-30 ms at any size (results/gpu_h200/registration.json).
     # Left on the GPU, their convolutions are chosen by cudnn_search_varying_shapes.
     varying_shapes_on_cpu: bool = True
     cudnn_search_varying_shapes: str = "HEURISTIC"
@@ -185,11 +185,11 @@ class SessionFactory:
         for name, options in (p for p in providers if isinstance(p, tuple)):
             if name == TENSORRT:
                 Path(options["trt_engine_cache_path"]).mkdir(parents=True, exist_ok=True)
+        if varying_shapes and self.settings.varying_shapes_on_cpu:
+            return [CPU]
         cuda: dict[str, str] = {}
         if nhwc and self.settings.cuda_nhwc:
             cuda["prefer_nhwc"] = "1"
-        if varying_shapes and self.settings.varying_shapes_on_cpu:
-            return [CPU]
         if varying_shapes:
             cuda["cudnn_conv_algo_search"] = self.settings.cudnn_search_varying_shapes
         if cuda:

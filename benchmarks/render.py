@@ -27,10 +27,8 @@ floor <= 1.2 at 1080p and 4K, 4K peak RSS < 600 MB. The 800 px swap as a feed pa
 still detection and the 4K peak are within their limits in this run, the last two by less than
 a millisecond and 4 MB (at risk from run to run); the others are not met on this 2-core machine
 (see the closing notes of the round). Model inputs are made in one pass per channel
-(`runtime/tensors.planar`): the still detector's finer pass at 4K took 6.4 ms for that before,
-0.7 after, each FaceMesh call ~0.4 ms less and each hand landmark call ~0.5 ms; the palm
-search's square is halved exactly before its area resize (7.6 -> 6.1 ms a search round a 400 px
-face; side measurements). The swaps of
+(`runtime/tensors.planar`) and the palm search's square is halved exactly before its area
+resize; the run before these two changes is in this page's git history. The swaps of
 several faces do not gain from a second face worker here (their Python and small NumPy steps
 hold the GIL); the landmark passes do. The machine's speed moves between runs (the 720p
 decode + encode floor alone has measured 52 to 86 fps): compare ratios within one run."""
@@ -405,9 +403,8 @@ def gpu_section() -> str | None:
             f"{last_neural['stages_ms']['end to end']['median_ms']:.2f} ms, source registration "
             f"{last_neural['source_registration_ms']:.0f} ms, live p99 {runs['split']['latency_ms']['p99_ms']:.1f} / "
             f"{runs['serial']['latency_ms']['p99_ms']:.1f} ms. The generator's own time moved from "
-            f"{last_fp16:.2f} to {best['median_ms']:.2f} ms between the two runs; its host part (host_ms below) "
-            "from 0.08-0.13 to 0.19-0.24 ms: on that host's CPU the new conversion takes 50 us and OpenCV's "
-            "blobFromImage 35 us at 128 px (a side measurement), so most of the difference is the machine. "
+            f"{last_fp16:.2f} to {best['median_ms']:.2f} ms between the two runs, on two machines (host_ms "
+            "below: the crop's conversion to the tensor and back); not explained by a committed run. "
         )
     if h100 and h100_live and h100_generator:
         h100_fp16 = _best_fp16(h100_generator)

@@ -211,3 +211,14 @@ def test_video_errors_are_one_line(clips, tmp_path):
         result = run("swap", "-s", DATA / "obama.jpg", *extra)
         lines = result.stderr.strip().splitlines()
         assert result.returncode == 1 and len(lines) == 1 and message in lines[0], (extra, result.stderr)
+
+
+def test_x264_runs_at_avx2_where_the_cpu_has_avx512():
+    """x264's AVX-512 code made the same pictures encode to different bytes from run to run
+    (batch outputs then differed from a single run's); its AVX2 level does not."""
+    from swapline.io.video import X264_AVX512, x264_options
+
+    full = tuple((name, True) for name in X264_AVX512)
+    assert x264_options(full) == {"x264-params": "asm=AVX2"}
+    assert x264_options((*full[:-1], (X264_AVX512[-1], False))) == {}  # x264 needs all five
+    assert x264_options((("AVX2", True),)) == {}  # left to x264's own choice

@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 from swapline.io.atomic import atomic_output
+from swapline.io.video import x264_options
 
 
 def face_frame_matrix(
@@ -68,7 +69,7 @@ def write_clip(
         video.width, video.height = width, height
         video.pix_fmt = pix_fmt  # yuv444p lets x264 store odd sizes
         if codec == "libx264":
-            video.options = {"preset": "ultrafast", "crf": "18"}
+            video.options = {"preset": "ultrafast", "crf": "18", **x264_options()}  # the same clip every time
         elif codec == "libvpx-vp9":
             video.options = {"deadline": "realtime", "cpu-used": "8", "crf": "30", "b": "0"}
         if times is not None:

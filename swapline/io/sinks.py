@@ -14,7 +14,7 @@ import numpy as np
 from swapline.errors import SwaplineError
 from swapline.io.atomic import clean_stale_temporaries, temporary_sibling
 from swapline.io.paths import check_output_path
-from swapline.io.video import OUTPUT_FORMATS, PROVENANCE_TAG
+from swapline.io.video import OUTPUT_FORMATS, PROVENANCE_TAG, x264_options
 
 
 class NullSink:
@@ -136,7 +136,7 @@ class VideoFileSink:
         stream.time_base = Fraction(1, 1000)
         # capture times in ms: the encoder's clock must be as fine, or frames closer than 1/fps collide
         stream.codec_context.time_base = Fraction(1, 1000)
-        stream.options = {"crf": str(self._crf), "preset": self._preset}
+        stream.options = {"crf": str(self._crf), "preset": self._preset, **x264_options()}
         self._stream = stream
 
     def write(self, frame, stats) -> bool:

@@ -9,6 +9,7 @@ by repeating the last column or row.
 from __future__ import annotations
 
 import errno
+import functools
 import json
 import os
 from dataclasses import dataclass
@@ -36,6 +37,31 @@ LOOKAHEAD_BYTES = 80 << 20
 X264_LOOKAHEAD = {"ultrafast": 0, "superfast": 0, "veryfast": 10, "faster": 20, "fast": 30, "medium": 40}
 X264_LOOKAHEAD.update(slow=50, slower=60, veryslow=60, placebo=60)
 OUTPUT_FORMATS = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska", ".m4v": "mp4"}
+# The CPU features of x264's AVX-512 level (its cpu.c asks for all five).
+X264_AVX512 = ("AVX512F", "AVX512CD", "AVX512BW", "AVX512DQ", "AVX512VL")
+
+
+def _cpu_features() -> dict[str, bool]:
+    """numpy's runtime CPU feature table (its location moved in numpy 2); empty if neither is there."""
+    for module in ("numpy._core._multiarray_umath", "numpy.core._multiarray_umath"):
+        try:
+            return dict(__import__(module, fromlist=["__cpu_features__"]).__cpu_features__)
+        except (ImportError, AttributeError):
+            continue
+    return {}
+
+
+@functools.cache
+def x264_options(features: tuple[tuple[str, bool], ...] | None = None) -> dict[str, str]:
+    """Options for every libx264 stream we open, so that the same pictures give the same bytes.
+
+    x264's AVX-512 code makes its output depend on memory outside the pictures: on an AVX-512
+    machine the same ten pictures encoded in 60 fresh processes gave up to 12 different streams
+    (a few pixels of the last macroblocks), and the batch outputs differed from a single run's.
+    Its AVX2 level gave one stream in 120 processes, at the same speed; so a CPU with AVX-512
+    is run at AVX2 (a level it has). `features`: (name, present) pairs, for tests."""
+    table = dict(features) if features is not None else _cpu_features()
+    return {"x264-params": "asm=AVX2"} if all(table.get(name, False) for name in X264_AVX512) else {}
 
 
 def is_video_path(path: Path | str) -> bool:
@@ -222,7 +248,7 @@ class SegmentWriter:
         stream.pix_fmt = "yuv420p"
         stream.time_base = info.time_base
         # No B-frames: decode order = display order, so segments join with monotonic timestamps.
-        stream.options = {"crf": str(crf), "preset": preset, "bf": "0"}
+        stream.options = {"crf": str(crf), "preset": preset, "bf": "0", **x264_options()}
         lookahead = encoder_lookahead(info.width, info.height, preset)
         if lookahead is not None:
             stream.options = {**stream.options, "rc-lookahead": str(lookahead)}

@@ -25,6 +25,7 @@ import numpy as np
 
 from swapline.bench.report import ProgressCallback, machine_info, make_table, no_progress
 from swapline.io import read_image
+from swapline.io.video import x264_options
 from swapline.trust.mark import payload as code
 from swapline.trust.mark.detect import spectra
 from swapline.trust.watermark import Payload, Watermarker, WatermarkSettings
@@ -50,7 +51,7 @@ def h264(frames: list[np.ndarray], crf: int, preset: str = "medium") -> list[np.
     with av.open(buffer, mode="w", format="mp4") as out:
         stream = out.add_stream("libx264", rate=Fraction(30))
         stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
-        stream.options = {"crf": str(crf), "preset": preset}
+        stream.options = {"crf": str(crf), "preset": preset, **x264_options()}
         for frame in frames:
             for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame[:h, :w]), "bgr24")):
                 out.mux(packet)

@@ -15,7 +15,7 @@ from swapline.bench.clips import many_face_frames, write_clip
 from swapline.bench.scale import track_duplicates
 from swapline.faces import BlazeFaceDetector, FaceMeshLandmarker
 from swapline.faces.tracker import FaceTracker, FaceWorkers, TrackerSettings, footprint, independent_groups
-from swapline.io.video import SegmentWriter, decode_frames, decoder_threads, encoder_lookahead, probe
+from swapline.io.video import SegmentWriter, decode_frames, decoder_threads, encoder_lookahead, encoder_threads, probe
 from swapline.pipeline.video_job import VideoSwapJob, compose_backlog
 from swapline.session import SwapSession
 from swapline.settings import SwapSettings
@@ -155,6 +155,9 @@ def test_big_frames_keep_fewer_frames_in_flight():
     assert encoder_lookahead(1920, 1080, "veryfast") is None  # the preset's own 10
     assert encoder_lookahead(3840, 2160, "veryfast") == 3
     assert encoder_lookahead(3840, 2160, "ultrafast") is None  # never raised above the preset's
+    assert encoder_threads(1280, 720, cores=2) == 3  # x264's own choice: frame threads
+    assert encoder_threads(1920, 1080, cores=16) == 4  # fewer than x264's 24
+    assert encoder_threads(3840, 2160, cores=16) == 1  # slice threads
     for width, height, expected in ((1280, 720, 4), (3840, 2160, 1)):
         assert compose_backlog(SimpleNamespace(width=width, height=height), workers=2) == expected
 

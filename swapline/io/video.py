@@ -60,9 +60,10 @@ def _cpu_features() -> dict[str, bool]:
 def x264_options(features: tuple[tuple[str, bool], ...] | None = None) -> dict[str, str]:
     """Options for every libx264 stream we open, so that the same pictures give the same bytes.
 
-    x264's AVX-512 code makes its output depend on memory outside the pictures: on an AVX-512
-    machine the same ten pictures encoded in 60 fresh processes gave up to 12 different streams
-    (a few pixels of the last macroblocks), and the batch outputs differed from a single run's.
+    x264's AVX-512 code makes its output depend on the process's memory layout (not on threads:
+    single-threaded it did too): on an AVX-512 machine the same ten pictures encoded in 60 fresh
+    processes gave up to 12 different streams (a few pixels of the last macroblocks), and batch
+    outputs differed from a single run's.
     Its AVX2 level gave one stream in 120 processes, at the same speed; so a CPU with AVX-512
     is run at AVX2 (a level it has). `features`: (name, present) pairs, for tests."""
     table = dict(features) if features is not None else _cpu_features()

@@ -109,6 +109,10 @@ class VideoOptions:
     # Compose in this many worker processes instead (0: threads in this process). For machines
     # with more cores than one process can use: the swap holds the GIL a third of its time.
     processes: int = 0
+    # x264's threads are chosen for this many cores (None: this machine's). Its output follows
+    # its thread count, so a batch sets its driver's here: chunks encoded on nodes with other
+    # core counts then make the bytes a single run on the driver's machine makes.
+    encoder_cores: int | None = None
 
     def __post_init__(self) -> None:
         if self.segment_frames < 1:
@@ -117,6 +121,8 @@ class VideoOptions:
             raise SwaplineError(f"preset must be one of {', '.join(X264_PRESETS)}, not {self.preset!r}")
         if self.processes < 0:
             raise SwaplineError(f"processes must be 0 or more, not {self.processes}")
+        if self.encoder_cores is not None and self.encoder_cores < 1:
+            raise SwaplineError(f"encoder cores must be at least 1, not {self.encoder_cores}")
         if not 0 <= self.crf <= 51:
             raise SwaplineError(f"crf must be between 0 and 51, not {self.crf}")
 

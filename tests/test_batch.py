@@ -120,6 +120,11 @@ def audio_packets(path):
         return [(bytes(p), p.pts, p.dts) for p in container.demux(container.streams.audio[0]) if p.size]
 
 
+def video_packets(path):
+    with av.open(str(path)) as container:
+        return [bytes(p) for p in container.demux(container.streams.video[0]) if p.size]
+
+
 def assert_same_video(made, reference):
     ours, theirs = decoded(made), decoded(reference)
     assert len(ours) == len(theirs) > 0
@@ -177,6 +182,23 @@ def test_pool_batch_equals_single_process_runs(clips, expected, session, tmp_pat
     )  # 3 + 2 + 1 chunks, two stills in two groups (2 workers)
     assert seen[-1].chunks_done == seen[-1].chunks_total == 8 and seen[-1].frames_done == 60 + 40 + 15 + 2
     assert report.frames == 117 and report.fps > 0
+
+
+def test_chunks_are_encoded_for_the_drivers_cores_not_the_workers(clips, session, tmp_path, monkeypatch):
+    """x264's output follows its thread count, which follows the cores: a driver on 6 cores makes
+    what a single run on 6 cores makes, whatever the cores of the machine its workers run on."""
+    six = replace(VIDEO, encoder_cores=6)
+    single = VideoSwapJob(session, SOURCE, clips["talk"], tmp_path / "single6.mp4", six).run().output
+    here = VideoSwapJob(session, SOURCE, clips["talk"], tmp_path / "single.mp4", VIDEO).run().output
+    assert video_packets(single) != video_packets(here)  # x264 writes its thread count into every segment
+    out = tmp_path / "out"
+    out.mkdir()
+    monkeypatch.setattr(os, "cpu_count", lambda: 6)  # the driver's machine; spawned workers see their own
+    options = BatchOptions(video=VIDEO, chunk_seconds=CHUNK_SECONDS, runner="pool", workers=2)
+    report = BatchJob(session, SOURCE, [clips["talk"]], out, options).run()
+    assert not report.failed and report.chunks == 3
+    assert_same_video(out / "talk.mp4", single)
+    assert video_packets(out / "talk.mp4") == video_packets(single)
 
 
 def test_killed_worker_in_the_pool_is_replaced_and_its_chunk_redone(clips, expected, session, tmp_path):

@@ -8,6 +8,7 @@ import sys
 import time
 
 import av
+import cv2
 import numpy as np
 import pytest
 
@@ -222,3 +223,45 @@ def test_x264_runs_at_avx2_where_the_cpu_has_avx512():
     assert x264_options(full) == {"x264-params": "asm=AVX2"}
     assert x264_options((*full[:-1], (X264_AVX512[-1], False))) == {}  # x264 needs all five
     assert x264_options((("AVX2", True),)) == {}  # left to x264's own choice
+
+
+def _x264_threading(path) -> dict[str, str]:
+    """The thread settings x264 wrote into its stream's SEI (its options, as text)."""
+    data = path.read_bytes()
+    start = data.find(b"x264 - core")
+    assert start >= 0, f"{path}: no x264 SEI"
+    words = data[start : start + 2000].split(b" ")
+    wanted = (b"threads=", b"sliced_threads=")
+    return dict(w.decode().split("=", 1) for w in words if w.startswith(wanted))
+
+
+@pytest.mark.parametrize("size", [(320, 240), (3840, 2160)])
+def test_x264_threads_follow_the_cores_given_not_this_machines(tmp_path, size):
+    """x264's output follows its thread count: a batch tells every node the driver's cores."""
+    from fractions import Fraction
+
+    from swapline.io.video import SegmentWriter, VideoInfo, encoder_threads
+
+    info = VideoInfo(
+        path=tmp_path / "in.mp4",
+        width=size[0],
+        height=size[1],
+        rotation=0,
+        fps=FPS,
+        time_base=Fraction(1, 15360),
+        frames=2,
+        duration_s=2 / FPS,
+        audio_streams=0,
+    )
+    picture = cv2.resize(load("biden2.jpg"), size)
+    for cores in (3, 7):
+        path = tmp_path / f"{size[0]}-{cores}.mp4"
+        writer = SegmentWriter(path, info, 20, "ultrafast", cores=cores)
+        for index in range(2):
+            writer.write(np.roll(picture, index * 4, axis=1), index * 512)
+        writer.close()
+        frame_threads = encoder_threads(*size, cores=cores)
+        if frame_threads > 1:  # small frames: x264's own count, 1.5 a core
+            assert _x264_threading(path) == {"threads": str(cores * 3 // 2), "sliced_threads": "0"}
+        else:  # 4K: slice threads, one per core
+            assert _x264_threading(path) == {"threads": str(cores), "sliced_threads": "1"}

@@ -12,9 +12,10 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from swapline.batch.options import BatchOptions
@@ -28,6 +29,7 @@ from swapline.io.video import join_segments
 from swapline.pipeline.segments import SegmentStore, fingerprint
 from swapline.pipeline.video_job import check_video_output, output_shaping
 from swapline.session import SwapSession
+from swapline.settings import VideoOptions
 from swapline.trust.watermark import Payload
 
 log = logging.getLogger("swapline.batch")
@@ -136,6 +138,12 @@ class BatchJob:
     def _workers(self) -> int:
         return self.options.workers or local_cores()
 
+    def _video_options(self) -> VideoOptions:
+        """The video options every chunk is encoded with: x264's threads chosen for this machine's
+        cores (what a single run here uses), not each worker node's own."""
+        video = self.options.video
+        return video if video.encoder_cores else replace(video, encoder_cores=os.cpu_count() or 1)
+
     def _close(self) -> None:
         for store in self.stores.values():
             store.close()
@@ -200,7 +208,7 @@ class BatchJob:
                 files = runner.ship(self._files())
                 context = JobContext(
                     self.session.settings,
-                    self.options.video,
+                    self._video_options(),
                     self.source,
                     files,
                     self.options.crash_once_marker,

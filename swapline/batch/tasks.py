@@ -249,7 +249,8 @@ class _Segments:
         if segment != self.segment:
             self.finish()
             path = self.folder / f"segment_{segment:05d}.mp4"
-            self.writer = SegmentWriter(path, self.info, self.options.crf, self.options.preset)
+            video = self.options
+            self.writer = SegmentWriter(path, self.info, video.crf, video.preset, video.encoder_cores)
             self.segment = segment
         self.writer.write(image, pts)
 

@@ -30,7 +30,7 @@ def floor_run(video: Path, options: VideoOptions, workdir: Path) -> float:
     info = probe(video)
     start = time.monotonic()
     segment = workdir / "floor_segment.mp4"
-    writer = SegmentWriter(segment, info, options.crf, options.preset)
+    writer = SegmentWriter(segment, info, options.crf, options.preset, options.encoder_cores)
     for frame in decode_frames(info):
         writer.write(frame.image, frame.pts)
     writer.close()

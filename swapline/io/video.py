@@ -163,8 +163,12 @@ def decoder_threads(width: int, height: int, cores: int | None = None) -> int:
 def encoder_threads(width: int, height: int, cores: int | None = None) -> int:
     """x264 frame threads for this frame size: x264's auto (1.5 a core) as far as
     ENCODER_THREAD_BYTES holds the ones past the first; 1: slice threads instead (big frames)."""
-    auto = max(1, (cores or os.cpu_count() or 1) * 3 // 2)
+    auto = max(1, _cores(cores) * 3 // 2)
     return min(auto, 1 + ENCODER_THREAD_BYTES // max(1, width * height * 10))
+
+
+def _cores(cores: int | None) -> int:
+    return max(1, cores or os.cpu_count() or 1)
 
 
 def encoder_lookahead(width: int, height: int, preset: str) -> int | None:
@@ -245,9 +249,11 @@ def picture_from_planes(planes: np.ndarray) -> av.VideoFrame:
 
 
 class SegmentWriter:
-    """Encodes one segment of frames to its own file (video only), keeping the input's timestamps."""
+    """Encodes one segment of frames to its own file (video only), keeping the input's timestamps.
+    cores: the core count x264's threads are chosen for (None: this machine's); x264's output
+    follows its thread count, so equal cores make equal bytes on any machine."""
 
-    def __init__(self, path: Path, info: VideoInfo, crf: int, preset: str):
+    def __init__(self, path: Path, info: VideoInfo, crf: int, preset: str, cores: int | None = None):
         import av
 
         self._av = av
@@ -266,10 +272,11 @@ class SegmentWriter:
         if lookahead is not None:
             stream.options = {**stream.options, "rc-lookahead": str(lookahead)}
         stream.codec_context.time_base = info.time_base
-        threads = encoder_threads(stream.width, stream.height)
-        if threads > 1:  # else PyAV's slice threads, one per core
-            stream.codec_context.thread_type = "FRAME"
-            stream.codec_context.thread_count = threads
+        threads = encoder_threads(stream.width, stream.height, cores)
+        # frame threads, or for big frames slice threads, one per core (x264's own count), both
+        # given: x264 would count this machine's cores itself
+        stream.codec_context.thread_type = "FRAME" if threads > 1 else "SLICE"
+        stream.codec_context.thread_count = threads if threads > 1 else _cores(cores)
         self._stream = stream
         self._time_base = info.time_base
         self.frames = 0

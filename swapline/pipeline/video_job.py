@@ -161,7 +161,11 @@ class _SegmentEncoder:
         if segment != self.segment:
             self.finish()
             self.writer = SegmentWriter(
-                self.store.partial_path(segment), self.info, self.options.crf, self.options.preset
+                self.store.partial_path(segment),
+                self.info,
+                self.options.crf,
+                self.options.preset,
+                self.options.encoder_cores,
             )
             self.segment = segment
         start = time.perf_counter()

@@ -112,7 +112,10 @@ class SwapSession:
         faces = self.find_faces(image)
         if not faces:
             raise SwaplineError(f"{name}: no face found in the source image")
-        return self._swapper.register(image, faces[0])
+        registered = self._swapper.register(image, faces[0])
+        for note in getattr(registered, "notes", ()):
+            log.warning("%s: %s", name, note)
+        return registered
 
     def _reference_matcher(self) -> ReferenceMatcher:
         from swapline.io import read_image

@@ -29,7 +29,7 @@ from swapline.pipeline.video_job import VideoSwapJob
 from swapline.runtime import RuntimeSettings
 from swapline.session import SwapSession
 from swapline.settings import FaceSelection, LiveOptions, SwapSettings, VideoOptions
-from tests.conftest import DATA, LockstepSink, LockstepSource
+from tests.conftest import DATA, LockstepSink, LockstepSource, load
 from tests.test_modes import CLIP_FPS, CLIP_SIZE, GROUP, two_face_frames
 
 PACKAGE = Path(__file__).resolve().parent.parent / "swapline"
@@ -457,3 +457,14 @@ def _raised(fn) -> list[BaseException]:
     except BaseException as exc:  # noqa: BLE001 - handed to the test's thread
         return [exc]
     return []
+
+
+def test_a_source_with_glasses_gets_a_warning_naming_the_photo(caplog):
+    """The built-in swapper draws a source's glasses onto every face: the person choosing the
+    photo is told, once, when it is registered; a bare face gets no such word."""
+    session = SwapSession()
+    with caplog.at_level("WARNING", logger="swapline.session"):
+        session.register_source(load("dev/jerry_nadler_2.jpg"), "jerry.jpg")
+        session.register_source(load("obama.jpg"), "obama.jpg")
+    warned = [r.getMessage() for r in caplog.records if "glasses" in r.getMessage()]
+    assert len(warned) == 1 and warned[0].startswith("jerry.jpg: the face wears glasses"), warned

@@ -119,6 +119,7 @@ class RegisteredSource:
     face: Face
     needs_mirror: bool = False  # some of the face is unusable: worth filling from the other side
     shape: IdentityShape | None = None  # the source's 3D landmarks, for identity shape transfer
+    notes: tuple[str, ...] = ()  # advice on this source photo, for the person who chose it
 
 
 def _face_box(points: np.ndarray, margin: float) -> tuple[float, float, float, float]:
@@ -229,6 +230,14 @@ class MeshSwapper:
         texture[..., 3] = cv2.erode(texture[..., 3], np.ones((5, 5), np.uint8))
         local = (points - [x0, y0]).astype(np.float32)
         iod = inter_ocular_distance(face.landmarks)
+        notes = ()
+        if glasses_likelihood(cv2.cvtColor(texture[..., :3], cv2.COLOR_BGR2GRAY), local, iod) >= 0.5:
+            # their frames are texture like the skin: drawn flat on the face, they smear across a
+            # turned target's cheek (filling them in from the photo alone looked worse)
+            notes = (
+                "the face wears glasses: the built-in swapper draws them onto every face it swaps;"
+                " a photo without glasses swaps better",
+            )
         if s.skin_mask:
             skin = skin_validity(texture[..., :3], local, self.mesh, iod)
             texture[..., 3] = (texture[..., 3].astype(np.float32) * skin).astype(np.uint8)
@@ -259,6 +268,7 @@ class MeshSwapper:
             face=face,
             needs_mirror=needs_mirror,
             shape=IdentityShape(face.landmarks, self.mesh) if s.identity_shape else None,
+            notes=notes,
         )
 
     def _maps(self, ids, frames, source_points, shape, outside, tag="map"):

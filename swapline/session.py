@@ -107,13 +107,14 @@ class SwapSession:
         """Every face in a still, with landmarks, largest first."""
         return self.analyser.faces(image)
 
-    def register_source(self, image: np.ndarray, name: str = "source"):
-        """The largest face of the source photo, prepared once for every frame after."""
+    def register_source(self, image: np.ndarray, name: str = "source", advise: bool = True):
+        """The largest face of the source photo, prepared once for every frame after. advise:
+        log the swapper's notes on the photo (e.g. glasses it will copy) as warnings naming it."""
         faces = self.find_faces(image)
         if not faces:
             raise SwaplineError(f"{name}: no face found in the source image")
         registered = self._swapper.register(image, faces[0])
-        for note in getattr(registered, "notes", ()):
+        for note in getattr(registered, "notes", ()) if advise else ():
             log.warning("%s: %s", name, note)
         return registered
 

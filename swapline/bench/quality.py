@@ -305,8 +305,11 @@ def _pairs(photos: list[Photo], per_source: int = PAIRS_PER_SOURCE) -> list[tupl
 def _measure_pairs(
     session: SwapSession, encoder, photos: list[Photo], report: QualityReport, step, per_source: int
 ) -> None:
+    registered_by_path: dict[Path, object] = {}
     for source, target in _pairs(photos, per_source):
-        registered = session.register_source(source.pixels, source.path.name)
+        if source.path not in registered_by_path:  # once a source; its notes are for users, not here
+            registered_by_path[source.path] = session.register_source(source.pixels, source.path.name, advise=False)
+        registered = registered_by_path[source.path]
         output = target.pixels.copy()
         timings: dict[str, float] = {}
         session.compose(output, [target.face], registered, timings=timings)

@@ -151,7 +151,8 @@ def test_eight_faces_are_all_swapped_once_in_a_video_job(tmp_path, crowd, sessio
 
 def test_big_frames_keep_fewer_frames_in_flight():
     assert decoder_threads(1280, 720, cores=2) == 3  # FFmpeg's own choice (cores + 1)
-    assert decoder_threads(3840, 2160, cores=16) == 2
+    assert decoder_threads(1920, 1080, cores=16) == 5
+    assert decoder_threads(3840, 2160, cores=16) == 1
     assert encoder_lookahead(1920, 1080, "veryfast") is None  # the preset's own 10
     assert encoder_lookahead(3840, 2160, "veryfast") == 3
     assert encoder_lookahead(3840, 2160, "ultrafast") is None  # never raised above the preset's

@@ -30,8 +30,9 @@ INPUT_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v")
 # frame-threaded decoder holds a picture per thread (auto: one per core, plus one), and x264
 # about a BGR frame's bytes per frame of rate-control lookahead (veryfast: 10, medium: 40;
 # measured: 24 MB a frame at 4K). At 720p and 1080p (veryfast) neither bound bites; at 4K they
-# keep 2 decoder threads and 3 lookahead frames (~190 MB less than auto and 10 on 2 cores).
-DECODER_BYTES = 32 << 20
+# keep 1 decoder thread and 3 lookahead frames (~215 MB less than auto and 10 on 2 cores; the
+# second decoder thread cost 25 MB at 4K and made the job no faster: x264 is what waits there).
+DECODER_BYTES = 16 << 20
 LOOKAHEAD_BYTES = 80 << 20
 # x264's frame threads (each encodes a frame of its own) ran 8-15% faster than its slice threads
 # (PyAV's default) on 2 cores at 720p and 1080p, and no faster at 4K; each frame thread past the

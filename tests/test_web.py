@@ -388,9 +388,22 @@ def test_closing_the_tab_frees_the_place_at_once(browser, server):
     page.click("#start")
     wait_started(page)
     assert len(server.web.peers) == 1
+    assert "Swapping" in page.inner_text("#status") and "Note" not in page.inner_text("#status")
     page.context.close()  # pagehide tells the server; no idle timeout to wait for
     deadline = time.monotonic() + 5
     while server.web.peers and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not server.web.peers
     assert next(reversed(server.web.closed.values())) in ("stopped on the page", "connection closed")
+
+
+def test_a_photo_with_glasses_comes_with_a_note_on_the_page(browser, server):
+    """The swapper's advice on the chosen photo reaches the person at the page, not a server log."""
+    page = open_page(browser, server.url, DATA / "dev" / "jerry_nadler_2.jpg")
+    try:
+        page.click("#start")
+        assert wait_started(page)["error"] is None
+        status = page.inner_text("#status")
+        assert "Swapping" in status and "Note: the face wears glasses" in status, status
+    finally:
+        page.context.close()

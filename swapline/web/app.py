@@ -208,7 +208,8 @@ class WebServer:
         peer = self.peers[peer_id] = Peer(peer_id, pc, options, photo)  # counted from now: no race past max
         try:
             session = await asyncio.to_thread(self.variants.session, options)
-            registered = await asyncio.to_thread(session.register_source, photo.pixels)
+            # the swapper's notes on the photo (glasses it will copy) go to the page, not the log
+            registered = await asyncio.to_thread(session.register_source, photo.pixels, advise=False)
             loop = asyncio.get_running_loop()
             peer.conveyor = PeerConveyor(session, registered, loop, self.live_options, self.stages)
 
@@ -233,7 +234,8 @@ class WebServer:
             await self._close(peer_id, "the offer failed")
             raise
         log.info("peer %s connected (%d of %d)", peer_id, len(self.peers), self.settings.max_peers)
-        return {"sdp": pc.localDescription.sdp, "type": pc.localDescription.type, "peer": peer_id}
+        answer = {"sdp": pc.localDescription.sdp, "type": pc.localDescription.type, "peer": peer_id}
+        return {**answer, "notes": list(getattr(registered, "notes", ()))}
 
     def _options(self, raw: object, base: PeerOptions) -> PeerOptions:
         try:
@@ -254,12 +256,12 @@ class WebServer:
             if (options, photo) == (peer.options, peer.photo):
                 return {"options": options.to_json()}
             session = await asyncio.to_thread(self.variants.session, options)
-            registered = await asyncio.to_thread(session.register_source, photo.pixels)
+            registered = await asyncio.to_thread(session.register_source, photo.pixels, advise=False)
             if peer.conveyor is None or peer.id not in self.peers:
                 raise ApiError(404, "this camera connection is closed; start again")
             peer.options, peer.photo = options, photo
             peer.conveyor.reconfigure(session, registered)
-        return {"options": options.to_json()}
+        return {"options": options.to_json(), "notes": list(getattr(registered, "notes", ()))}
 
     async def vcam(self, request: Request) -> Response:
         return await self._answer(request, self._vcam)

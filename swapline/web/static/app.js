@@ -135,6 +135,9 @@ async function api(path, { method = "GET", body, type } = {}) {
   return data;
 }
 
+// The swapper's advice on the chosen photo (say, glasses it will copy), after a status line.
+const withNotes = (text, notes) => (notes && notes.length ? `${text} Note: ${notes.join(" ")}.` : text);
+
 function say(text, error = false) {
   $("status").textContent = text;
   $("status").classList.toggle("error", error);
@@ -391,6 +394,7 @@ async function start() {
       body: JSON.stringify({ sdp: pc.localDescription.sdp, type: "offer", source: state.source, options: options() }),
     });
     state.peer = stats.peer = answer.peer;
+    state.notes = answer.notes;
     await pc.setRemoteDescription({ type: answer.type, sdp: answer.sdp });
   } catch (err) {
     say(err.status === 503 ? `Refused: ${err.message}` : `Could not connect: ${err.message}`, true);
@@ -399,7 +403,7 @@ async function start() {
   }
   $("stop").disabled = false;
   $("vcam").disabled = false;
-  say("Swapping. The returned stream is labelled AI-generated.");
+  say(withNotes("Swapping. The returned stream is labelled AI-generated.", state.notes));
 }
 
 async function stop(tellServer = true) {
@@ -462,12 +466,14 @@ async function sendOptions() {
   if (optionsBusy) { optionsAgain = true; return; }
   optionsBusy = true;
   try {
+    let answer;
     do {
       optionsAgain = false;
       const body = JSON.stringify({ peer: state.peer, source: state.source, options: options() });
-      await api("/api/options", { method: "POST", type: "application/json", body });
+      answer = await api("/api/options", { method: "POST", type: "application/json", body });
     } while (optionsAgain && state.running);
-    say("Switched.");
+    if (answer.notes) state.notes = answer.notes;
+    say(withNotes("Switched.", state.notes));
   } catch (err) {
     say(err.message, true);
   } finally {

@@ -24,11 +24,12 @@ the faces taking turns), and the job at 720p, 1080p and 4K with its peak RSS (ea
 decode + encode floor in a child process of its own). Issue 16's targets: <= 12 ms at 800 px,
 still detection <= 25 ms on 4K, 720p with 4 faces >= 45 fps and with 8 faces >= 25 fps, swap /
 floor <= 1.2 at 1080p and 4K, 4K peak RSS < 600 MB. The 800 px swap as a feed pays it, the 4K
-still detection and the 4K peak are within their limits in this run, the last two by less than
-a millisecond and 4 MB (at risk from run to run); the others are not met on this 2-core machine
-(see the closing notes of the round). Model inputs are made in one pass per channel
-(`runtime/tensors.planar`) and the palm search's square is halved exactly before its area
-resize; the run before these two changes is in this page's git history. The swaps of
+still detection and the 4K peak are within their limits in this run (23.9 ms; 23.9 to 26.4 ms in
+four runs of this code here: at risk; 568 MB, with one decoder thread at 4K since this run, 596 MB
+in the run before); the others are not met on this 2-core machine (see the closing notes of the
+round). This run is of the code with x264's frame threads up to 1080p, its AVX2 level and the
+single 4K decoder thread; `bench speed` measured this machine 1-7% slower that hour than in its
+committed run. The run before is in this page's git history. The swaps of
 several faces do not gain from a second face worker here (their Python and small NumPy steps
 hold the GIL); the landmark passes do. The machine's speed moves between runs (the 720p
 decode + encode floor alone has measured 52 to 86 fps): compare ratios within one run."""
@@ -624,7 +625,7 @@ took 1 / 2 / 4 / 8 faces from """
         + fps(hands, "faces_per_frame", True)
         + " and "
         + fps(hands, "faces_per_frame", False)
-        + """. Below, the current code (one palm search a frame
+        + """. Below, the code of that round (before x264's frame threads and the single 4K decoder thread; one palm search a frame
 for all faces, faces shared among the face workers as they go, model inputs in one pass per
 channel; an H200 host): """
         + fps(result, "faces_per_frame", True)

@@ -154,7 +154,7 @@ def quality_section(quality: dict) -> str:
         ("identity-shape points moved, mean IOD", "mean_shape_move_iod", "{:.3f}", ""),
         ("swap + blend, median ms (native photo sizes)", "median_swap_ms", "{:.1f}", ""),
     ]
-    variants = {"all steps": sm, **quality.get("ablation", {})}
+    variants = {"all steps": sm, **quality.get("ablation", {}), **quality.get("floors", {})}
     head = "| metric | target | " + " | ".join(variants) + " |"
     rule = "|---|---|" + "---|" * len(variants)
     table = [head, rule]
@@ -185,7 +185,11 @@ output; FaceMesh reads part of the eye and mouth shape from the face's identity,
 these differences are the measuring model's, not the pixels'. Machine: {machine_line(quality)}.
 
 Each "without" column (with --ablation) runs pairs with one step of the built-in swapper switched
-off (`MeshSwapSettings`), so the column shows what that step buys.
+off (`MeshSwapSettings`), so the column shows what that step buys. The two "floor" columns (with
+--ablation, every step on) are what the measures read when there is nothing to find: each photo
+swapped onto itself, and a person's other photo swapped onto theirs (the same identity, another
+expression, pose and light). The expression and pose limits sit below the second: FaceMesh,
+run again, reads that much difference between two photos of one person.
 
 {chr(10).join(table)}
 

@@ -269,3 +269,24 @@ def test_the_quality_bench_gives_the_same_figures_in_every_run(tmp_path):
     assert first == second and runs[0].skipped == runs[1].skipped
     assert len(first) >= 6 and len(first) + len(runs[0].skipped) == 8
     assert all(p.correct for p in runs[0].pairs)  # each output is nearer its source person
+
+
+def test_the_quality_bench_reads_its_own_floor(tmp_path):
+    """With nothing to find (each photo onto itself) the expression and pose measures read next
+    to nothing; a person's other photo onto theirs is the same person to the identity measure."""
+    import shutil
+
+    from swapline.bench.quality import FLOORS, quality_payload, run_quality
+    from tests.conftest import DATA
+
+    for name in ("jim_clyburn_1.jpg", "jim_clyburn_2.jpg", "mark_takano_1.jpg", "mark_takano_2.jpg"):
+        shutil.copy(DATA / "dev" / name, tmp_path / name)
+    reports = run_quality(tmp_path, floors=True)
+    itself, other = (reports[name] for name in FLOORS)
+    assert [(p.source, p.target) for p in itself.pairs] == [(n, n) for n in sorted(p.name for p in tmp_path.iterdir())]
+    assert len(other.pairs) == 4 and all(p.source != p.target for p in other.pairs)
+    assert all(p.correct for p in itself.pairs + other.pairs)
+    assert max(p.eye_diff for p in itself.pairs) < 0.03 and max(p.pose_diff_deg for p in itself.pairs) < 3.0
+    assert max(p.landmark_error for p in itself.pairs) < min(p.landmark_error for p in reports["all steps"].pairs)
+    payload = quality_payload(reports)
+    assert set(payload["floors"]) == set(FLOORS) and not set(payload["ablation"]) & set(FLOORS)

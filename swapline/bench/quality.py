@@ -302,11 +302,22 @@ def _pairs(photos: list[Photo], per_source: int = PAIRS_PER_SOURCE) -> list[tupl
     return pairs
 
 
+# What the measures read when there is nothing to find: a photo swapped onto itself (the swap's
+# own footprint), and a person's other photo swapped onto one of theirs (the same identity and
+# shape, another expression, pose and light): the expression and pose limits are read against these.
+FLOORS = {
+    "floor: the photo as its own source": lambda photos: [(p, p) for p in photos],
+    "floor: the person's other photo as source": lambda photos: [
+        (a, b) for a in photos for b in photos if a.identity == b.identity and a.path != b.path
+    ],
+}
+
+
 def _measure_pairs(
-    session: SwapSession, encoder, photos: list[Photo], report: QualityReport, step, per_source: int
+    session: SwapSession, encoder, photos: list[Photo], report: QualityReport, step, pairs: list
 ) -> None:
     registered_by_path: dict[Path, object] = {}
-    for source, target in _pairs(photos, per_source):
+    for source, target in pairs:
         if source.path not in registered_by_path:  # once a source; its notes are for users, not here
             registered_by_path[source.path] = session.register_source(source.pixels, source.path.name, advise=False)
         registered = registered_by_path[source.path]
@@ -368,8 +379,10 @@ def run_quality(
     settings: SwapSettings | None = None,
     ablation: bool = False,
     on_progress: ProgressCallback = no_progress,
+    floors: bool | None = None,
 ) -> dict[str, QualityReport]:
-    """{"all steps": report} and, with ablation, one report per step turned off."""
+    """{"all steps": report}; with ablation, one report per step turned off; with floors (by
+    default: with ablation), one per measure floor (FLOORS, every step on)."""
     settings = settings or SwapSettings()
     encoder = DlibFaceEncoder()
     base_session = SwapSession(settings)
@@ -381,8 +394,14 @@ def run_quality(
         for step in ABLATION_STEPS:
             variants[f"without {step}"] = replace(settings, swapper=replace(settings.swapper, **{step: False}))
     reports = {}
-    per_source = {name: PAIRS_PER_SOURCE if name == "all steps" else ABLATION_PAIRS_PER_SOURCE for name in variants}
-    total = sum(len(_pairs(photos, n)) for n in per_source.values())
+    pairs = {
+        name: _pairs(photos, PAIRS_PER_SOURCE if name == "all steps" else ABLATION_PAIRS_PER_SOURCE)
+        for name in variants
+    }
+    if ablation if floors is None else floors:
+        for name, make in FLOORS.items():
+            variants[name], pairs[name] = settings, make(photos)
+    total = sum(len(p) for p in pairs.values())
     done = 0
 
     def step() -> None:
@@ -396,7 +415,7 @@ def run_quality(
         # one fixed job id: the invisible mark (whose pattern follows the id, by default the time
         # of the run) is then the same in every run, and so is every measure of the outputs
         session.mark_payload = Payload(job_id=BENCH_JOB_ID)
-        _measure_pairs(session, encoder, photos, report, step, per_source[name])
+        _measure_pairs(session, encoder, photos, report, step, pairs[name])
         reports[name] = report
     return reports
 
@@ -434,7 +453,8 @@ def quality_payload(reports: dict[str, QualityReport]) -> dict:
         "machine": machine_info(),
         "pair_selection": PAIR_SELECTION,
         "summary": summaries["all steps"],
-        "ablation": {name: s for name, s in summaries.items() if name != "all steps"},
+        "ablation": {name: s for name, s in summaries.items() if name != "all steps" and name not in FLOORS},
+        "floors": {name: s for name, s in summaries.items() if name in FLOORS},
         "pairs": [p.__dict__ for p in full.pairs],
         "skipped": full.skipped,
     }

@@ -43,6 +43,12 @@ log = logging.getLogger("swapline.session")
 _WIDE_MARGIN = 1.0
 
 
+def source_notes(registered) -> list[str]:
+    """The swapper's advice on a registered source photo (the built-in swapper's: glasses it
+    will copy); none from swappers that give none."""
+    return list(getattr(registered, "notes", ()))
+
+
 def _swap_margin(swapper, enhancing: bool) -> float:
     """The mesh swapper works inside its crop margin (its faces' hands were found before any
     swap); anything else gets the wide margin."""
@@ -114,7 +120,7 @@ class SwapSession:
         if not faces:
             raise SwaplineError(f"{name}: no face found in the source image")
         registered = self._swapper.register(image, faces[0])
-        for note in getattr(registered, "notes", ()) if advise else ():
+        for note in source_notes(registered) if advise else ():
             log.warning("%s: %s", name, note)
         return registered
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
@@ -25,7 +24,7 @@ from swapline.batch.tasks import ChunkResult, ImageGroupResult, JobContext
 from swapline.errors import Interrupted, SwaplineError
 from swapline.io import check_output_path, read_image
 from swapline.io.atomic import atomic_output
-from swapline.io.video import join_segments
+from swapline.io.video import cpu_cores, join_segments
 from swapline.pipeline.segments import SegmentStore, fingerprint
 from swapline.pipeline.video_job import check_video_output, output_shaping
 from swapline.session import SwapSession
@@ -142,7 +141,7 @@ class BatchJob:
         """The video options every chunk is encoded with: x264's threads chosen for this machine's
         cores (what a single run here uses), not each worker node's own."""
         video = self.options.video
-        return video if video.encoder_cores else replace(video, encoder_cores=os.cpu_count() or 1)
+        return replace(video, encoder_cores=cpu_cores(video.encoder_cores))
 
     def _close(self) -> None:
         for store in self.stores.values():

@@ -249,8 +249,8 @@ class _Segments:
         if segment != self.segment:
             self.finish()
             path = self.folder / f"segment_{segment:05d}.mp4"
-            video = self.options
-            self.writer = SegmentWriter(path, self.info, video.crf, video.preset, video.encoder_cores)
+            options = self.options
+            self.writer = SegmentWriter(path, self.info, options.crf, options.preset, options.encoder_cores)
             self.segment = segment
         self.writer.write(image, pts)
 

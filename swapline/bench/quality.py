@@ -398,7 +398,8 @@ def run_quality(
         name: _pairs(photos, PAIRS_PER_SOURCE if name == "all steps" else ABLATION_PAIRS_PER_SOURCE)
         for name in variants
     }
-    if ablation if floors is None else floors:
+    floors = ablation if floors is None else floors
+    if floors:
         for name, make in FLOORS.items():
             variants[name], pairs[name] = settings, make(photos)
     total = sum(len(p) for p in pairs.values())

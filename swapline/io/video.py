@@ -155,21 +155,22 @@ class DecodedFrame:
     image: np.ndarray
 
 
+def cpu_cores(cores: int | None = None) -> int:
+    """cores when given, else this machine's: what the codecs' thread counts are chosen for."""
+    return max(1, cores or os.cpu_count() or 1)
+
+
 def decoder_threads(width: int, height: int, cores: int | None = None) -> int:
     """Decoder threads: FFmpeg's auto (cores + 1), fewer where the pictures they hold exceed DECODER_BYTES."""
-    auto = (cores or os.cpu_count() or 1) + 1
+    auto = cpu_cores(cores) + 1
     return max(1, min(auto, DECODER_BYTES // max(1, width * height * 3 // 2)))
 
 
 def encoder_threads(width: int, height: int, cores: int | None = None) -> int:
     """x264 frame threads for this frame size: x264's auto (1.5 a core) as far as
     ENCODER_THREAD_BYTES holds the ones past the first; 1: slice threads instead (big frames)."""
-    auto = max(1, _cores(cores) * 3 // 2)
+    auto = max(1, cpu_cores(cores) * 3 // 2)
     return min(auto, 1 + ENCODER_THREAD_BYTES // max(1, width * height * 10))
-
-
-def _cores(cores: int | None) -> int:
-    return max(1, cores or os.cpu_count() or 1)
 
 
 def encoder_lookahead(width: int, height: int, preset: str) -> int | None:
@@ -277,7 +278,7 @@ class SegmentWriter:
         # frame threads, or for big frames slice threads, one per core (x264's own count), both
         # given: x264 would count this machine's cores itself
         stream.codec_context.thread_type = "FRAME" if threads > 1 else "SLICE"
-        stream.codec_context.thread_count = threads if threads > 1 else _cores(cores)
+        stream.codec_context.thread_count = threads if threads > 1 else cpu_cores(cores)
         self._stream = stream
         self._time_base = info.time_base
         self.frames = 0

@@ -30,7 +30,7 @@ from starlette.staticfiles import StaticFiles
 
 from swapline.errors import SwaplineError
 from swapline.pipeline.realtime import build_stages
-from swapline.session import SwapSession
+from swapline.session import SwapSession, source_notes
 from swapline.settings import LiveOptions
 from swapline.trust.label import CORE_TEXT, CORNERS
 from swapline.web.conveyor import PeerConveyor, SwappedTrack, VirtualCameraOutput, pump
@@ -235,7 +235,7 @@ class WebServer:
             raise
         log.info("peer %s connected (%d of %d)", peer_id, len(self.peers), self.settings.max_peers)
         answer = {"sdp": pc.localDescription.sdp, "type": pc.localDescription.type, "peer": peer_id}
-        return {**answer, "notes": list(getattr(registered, "notes", ()))}
+        return {**answer, "notes": source_notes(registered)}
 
     def _options(self, raw: object, base: PeerOptions) -> PeerOptions:
         try:
@@ -261,7 +261,7 @@ class WebServer:
                 raise ApiError(404, "this camera connection is closed; start again")
             peer.options, peer.photo = options, photo
             peer.conveyor.reconfigure(session, registered)
-        return {"options": options.to_json(), "notes": list(getattr(registered, "notes", ()))}
+        return {"options": options.to_json(), "notes": source_notes(registered)}
 
     async def vcam(self, request: Request) -> Response:
         return await self._answer(request, self._vcam)

@@ -345,8 +345,7 @@ def target_occluders(
         grown = cv2.dilate(blob.astype(np.uint8), kernel)
         near = cv2.dilate(blob.astype(np.uint8), np.ones((3, 3), np.uint8))
         around = (cv2.dilate(blob.astype(np.uint8), np.ones((9, 9), np.uint8)) > near) & area
-        inside = colour_distance(lab[blob], skin)
-        if around.sum() > 5 and np.median(colour_distance(lab[around], skin)) > s.edge * np.median(inside):
+        if around.sum() > 5 and _fades(lab[blob], lab[around], skin, s.edge):
             continue  # fades into the skin: a shadow, stubble
         mean = lab[blob].mean(axis=0)
         if float(np.median(height[contact & blob])) < 0.7:
@@ -405,6 +404,24 @@ def target_beard(
         return np.zeros(shape, np.float32)
     beard = cv2.GaussianBlur(beard, (0, 0), k / 3)
     return cv2.resize(beard, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
+
+
+def _fades(blob: np.ndarray, around: np.ndarray, skin: np.ndarray, edge: float) -> bool:
+    """Whether the pixels just around a blob (Lab) are still far from the skin (a shadow or
+    stubble thinning out into it) rather than meeting it at a step (an object's outline):
+    their median distance from the skin against edge x the blob's, in the skin model's
+    whitened space. For a blob lighter than the skin (no shadow is) only the part of that
+    distance along the skin -> blob direction counts: round a light card over dark skin lie a
+    dark moustache or the jaw's shadow, far from the skin too but the other way."""
+    inside = cv2.transform(blob.reshape(-1, 1, 3), skin).reshape(-1, 3)
+    ring = cv2.transform(around.reshape(-1, 1, 3), skin).reshape(-1, 3)
+    reach = float(np.median(np.linalg.norm(inside, axis=1)))
+    mean = np.linalg.solve(skin[:, :3], -skin[:, 3])  # the model's centre, in Lab
+    if float(np.median(blob[:, 0])) <= float(mean[0]):
+        return float(np.median(np.linalg.norm(ring, axis=1))) > edge * reach
+    direction = np.median(inside, axis=0)
+    direction /= max(float(np.linalg.norm(direction)), 1e-6)
+    return float(np.median(ring @ direction)) > edge * reach
 
 
 def _large_blob_touching(mask: np.ndarray, touching: np.ndarray, min_px: float) -> bool:

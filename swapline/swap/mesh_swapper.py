@@ -45,7 +45,7 @@ from swapline.swap.color import match_tone
 from swapline.swap.glasses import glasses_likelihood, lens_zone
 from swapline.swap.masks import feathered_face_mask, mouth_mask
 from swapline.swap.mesh_warp import affines_from_frames, maps_from_ids, rasterize_triangles, triangle_frames
-from swapline.swap.shape import IdentityShape, ShapeSettings, mouth_opening
+from swapline.swap.shape import IdentityShape, ShapeSettings, half_width_ratio, mouth_opening
 from swapline.swap.skin import expected_skin, skin_validity, target_beard, target_grid, target_hair, target_occluders
 
 # Steps of the swapper that can be switched off one at a time (bench quality --ablation).
@@ -126,6 +126,31 @@ def _face_box(points: np.ndarray, margin: float) -> tuple[float, float, float, f
     lo, hi = points.min(axis=0), points.max(axis=0)
     pad = (hi - lo).max() * margin
     return lo[0] - pad, lo[1] - pad, hi[0] + pad, hi[1] + pad
+
+
+# The far half of a face this many times narrower than the near half: turned ~35 degrees or more.
+TURNED_HALF_WIDTH_RATIO = 3.0
+
+
+def advice_on_source(crop: np.ndarray, landmarks: np.ndarray, local: np.ndarray, iod: float) -> tuple[str, ...]:
+    """Advice on a source photo for the person who chose it: what the built-in swapper will
+    carry onto every face. crop: the face's BGR pixels, local: the landmarks in them."""
+    notes = []
+    if glasses_likelihood(cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY), local, iod) >= 0.5:
+        # their frames are texture like the skin: drawn flat on the face, they smear across a
+        # turned target's cheek (filling them in from the photo alone looked worse)
+        notes.append(
+            "the face wears glasses: the built-in swapper draws them onto every face it swaps;"
+            " a photo without glasses swaps better"
+        )
+    if half_width_ratio(landmarks) >= TURNED_HALF_WIDTH_RATIO:
+        # the far side's few texels are stretched over a whole half face (a smeared eye and
+        # cheek); the swaps of the one such test photo are the two the identity judge misreads
+        notes.append(
+            "the face is turned well away from the camera: its far side is stretched across every"
+            " face it swaps; a photo facing the camera swaps better"
+        )
+    return tuple(notes)
 
 
 def source_triangle_weights(landmarks: np.ndarray, triangles: np.ndarray, min_facing: float) -> np.ndarray:
@@ -230,14 +255,7 @@ class MeshSwapper:
         texture[..., 3] = cv2.erode(texture[..., 3], np.ones((5, 5), np.uint8))
         local = (points - [x0, y0]).astype(np.float32)
         iod = inter_ocular_distance(face.landmarks)
-        notes = ()
-        if glasses_likelihood(cv2.cvtColor(texture[..., :3], cv2.COLOR_BGR2GRAY), local, iod) >= 0.5:
-            # their frames are texture like the skin: drawn flat on the face, they smear across a
-            # turned target's cheek (filling them in from the photo alone looked worse)
-            notes = (
-                "the face wears glasses: the built-in swapper draws them onto every face it swaps;"
-                " a photo without glasses swaps better",
-            )
+        notes = advice_on_source(texture[..., :3], face.landmarks, local, iod)
         if s.skin_mask:
             skin = skin_validity(texture[..., :3], local, self.mesh, iod)
             texture[..., 3] = (texture[..., 3].astype(np.float32) * skin).astype(np.uint8)

@@ -24,6 +24,8 @@ RIGHT_EYE_CORNERS = (RIGHT_EYE_OUTER, 133)
 LEFT_EYE_CORNERS = (LEFT_EYE_OUTER, 362)
 MOUTH_CORNERS = (61, 291)
 INNER_LIP_MID = (13, 14)
+NOSE_BRIDGE = 168
+RIGHT_CHEEK_OUTLINE, LEFT_CHEEK_OUTLINE = 234, 454  # the face outline at the eyes' height
 RIGHT_LIDS = (159, 145)
 LEFT_LIDS = (386, 374)
 
@@ -290,6 +292,18 @@ def eye_openings(landmarks: np.ndarray) -> tuple[float, float]:
         width = float(np.linalg.norm(landmarks[outer, :2] - landmarks[inner, :2]))
         result.append(float(np.linalg.norm(landmarks[upper, :2] - landmarks[lower, :2])) / max(width, 1e-6))
     return result[0], result[1]
+
+
+def half_width_ratio(landmarks: np.ndarray) -> float:
+    """How turned a face is, read in the image: the wider half of the face (nose bridge to the
+    outline at the eyes' height, along the eye line) over the narrower one; 1 facing the camera.
+    On the test photos 1.0-2.3 for faces turned up to ~20 degrees, 4.1 for one turned ~40."""
+    eyes = landmarks[LEFT_EYE_OUTER, :2] - landmarks[RIGHT_EYE_OUTER, :2]
+    along = eyes / max(float(np.linalg.norm(eyes)), 1e-6)
+    bridge = landmarks[NOSE_BRIDGE, :2]
+    right = float((bridge - landmarks[RIGHT_CHEEK_OUTLINE, :2]) @ along)
+    left = float((landmarks[LEFT_CHEEK_OUTLINE, :2] - bridge) @ along)
+    return max(right, left) / max(min(right, left), 1e-3)
 
 
 def relative_pose_degrees(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:

@@ -133,9 +133,10 @@ def test_hidden_cheek_is_filled_from_the_mirror_side(photos):
 
 # target_occluders changes nothing on a clear face (by design): test_swap_occlusion.py shows it
 # switched off and on over composited objects; skip_target_lenses only acts on a target with
-# glasses (none among these photos): test_swap_glasses.py; hands only act where a hand is in
-# front of a face (none among these photos): test_swap_hands.py.
-SHOWN_ELSEWHERE = ("target_occluders", "skip_target_lenses", "hands")
+# glasses (none among these photos): test_swap_glasses.py; skip_target_grey on a grey-bearded
+# one: test_swap_tone.py; hands only act where a hand is in front of a face (none among these
+# photos): test_swap_hands.py.
+SHOWN_ELSEWHERE = ("target_occluders", "skip_target_lenses", "skip_target_grey", "hands")
 
 
 @pytest.mark.parametrize("step", [step for step in ABLATION_STEPS if step not in SHOWN_ELSEWHERE])

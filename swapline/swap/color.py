@@ -44,10 +44,19 @@ def _grow(small: np.ndarray, factor: int, shape: tuple[int, int], out: np.ndarra
     return out
 
 
-def skin_likeness(lab: np.ndarray, points: np.ndarray, threshold: float = 3.0) -> np.ndarray:
+# A pixel as colourful as this share of the cheeks (chroma in Lab) or more may be skin; at the
+# lower share or less it is not (white or grey hair, teeth, the grey a lens lays on the skin):
+# on the test photos a white beard's lower face reads 0.13-0.46 (median), shaved ones 0.69-0.97.
+COLOURLESS = (0.45, 0.75)
+MIN_CORE_CHROMA = 8.0  # a face this grey (a monochrome or graded frame): colourfulness says nothing
+
+
+def skin_likeness(lab: np.ndarray, points: np.ndarray, threshold: float = 3.0, skip_grey: bool = True) -> np.ndarray:
     """float32 [0, 1] per pixel of a Lab image: how close to the face's own cheek-and-nose colour
     (Mahalanobis distance: 1 below threshold, 0 two units above). points: FaceMesh landmarks in
-    this image's pixels."""
+    this image's pixels. skip_grey: and how nearly as colourful (COLOURLESS): a white beard on
+    pale skin is within the distance of the skin's own spread, and voting for the tone it laid
+    a grey veil over the swapped chin."""
     core = np.zeros(lab.shape[:2], np.uint8)
     hull = cv2.convexHull(points[_CHEEKS_AND_NOSE].astype(np.float32))
     cv2.fillConvexPoly(core, np.round(hull).astype(np.int32), 1)
@@ -57,7 +66,13 @@ def skin_likeness(lab: np.ndarray, points: np.ndarray, threshold: float = 3.0) -
     cv2.fillConvexPoly(face, np.round(cv2.convexHull(points[:, :2].astype(np.float32))).astype(np.int32), 1)
     sample = lab[uncovered_skin(lab, core > 0, (face > 0) & (core == 0))]  # not a card over a cheek
     distance = colour_distance(lab, colour_model(sample, 9.0))  # floor: even skin keeps its shading
-    return np.clip((threshold + 2.0 - distance) * 0.5, 0.0, 1.0).astype(np.float32)
+    likeness = np.clip((threshold + 2.0 - distance) * 0.5, 0.0, 1.0).astype(np.float32)
+    core_chroma = float(np.median(np.hypot(sample[:, 1], sample[:, 2])))
+    if skip_grey and core_chroma >= MIN_CORE_CHROMA:
+        chroma = cv2.magnitude(np.ascontiguousarray(lab[..., 1]), np.ascontiguousarray(lab[..., 2]))
+        low, high = COLOURLESS
+        likeness *= np.clip((chroma * (1.0 / core_chroma) - low) * (1.0 / (high - low)), 0.0, 1.0)
+    return likeness
 
 
 def _excess(
@@ -86,6 +101,7 @@ def match_tone(
     highlight_relight: float = 1.0,
     relight_knee: float = 35.0,
     damp_chroma: bool = True,
+    skip_grey: bool = True,
     out: np.ndarray | None = None,
 ) -> np.ndarray:
     """low(target) + (source - low(source)) * contrast, float32 BGR crops of one size.
@@ -97,6 +113,7 @@ def match_tone(
     and highlight_relight x (1 - highlight_keep) of the target's own excess over its local
     level is added (its highlights, where the scene's light put them). damp_chroma: the
     source's colour detail (not its lightness detail) scaled down to a less colourful target.
+    skip_grey: what is much less colourful than the target's cheeks does not vote (skin_likeness).
     The low-pass images are made on a grid of blocks of 1 / work_scale pixels, blurred on a
     coarser one where sigma is about 2.5 blocks (they are smooth by construction), both images
     and the weight in one 7-channel blur. The result goes to out when given (a reused buffer).
@@ -106,7 +123,7 @@ def match_tone(
     small_t = _shrink(target, factor)
     small_w = _shrink(weight, factor)
     lab_t = cv2.cvtColor(np.clip(small_t, 0.0, 255.0) * (1.0 / 255.0), cv2.COLOR_BGR2LAB)
-    small_w = small_w * skin_likeness(lab_t, (points + 0.5) / factor - 0.5)
+    small_w = small_w * skin_likeness(lab_t, (points + 0.5) / factor - 0.5, skip_grey=skip_grey)
     w3 = cv2.merge([small_w, small_w, small_w])
     stack = cv2.merge([cv2.multiply(_shrink(source, factor), w3), cv2.multiply(small_t, w3), small_w])
     # the blur itself on a grid where sigma is ~2.5 blocks: a wide kernel costs more than the rest

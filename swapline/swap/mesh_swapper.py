@@ -13,7 +13,9 @@ Per target face (every frame), each step switchable in MeshSwapSettings:
                 brows, lips, and whatever of the target is not skin-coloured, left out), the
                 source's specular highlights compressed, its colour detail scaled to a
                 paler target (swap/color.py); where the target wears glasses, the skin
-                round its eyes does not vote (skip_target_lenses, swap/glasses.py);
+                round its eyes does not vote (skip_target_lenses, swap/glasses.py), nor
+                what is much less colourful than its cheeks: a white beard, teeth
+                (skip_target_grey);
   target_occluders what stands in front of the target's face stays in front (swap/skin.py);
   keep_target_hair  what covers the target's face from above (a fringe, a hat brim, a
                 headscarf's edge) stays in front (swap/skin.py);
@@ -58,6 +60,7 @@ ABLATION_STEPS = (
     "target_highlights",
     "skip_target_lenses",
     "scale_colour_detail",
+    "skip_target_grey",
     "target_occluders",
     "keep_target_hair",
     "hands",
@@ -77,6 +80,9 @@ class MeshSwapSettings:
     skip_target_lenses: bool = True  # with match_lighting: skin seen through the target's glasses does not vote
     # with match_lighting: the source's colour detail scaled to a paler target (no green eyelids)
     scale_colour_detail: bool = True
+    # with match_lighting: what is much less colourful than the target's cheeks (a white or grey
+    # beard, teeth, lens tint) does not vote for the tone (a white beard laid a grey veil on the chin)
+    skip_target_grey: bool = True
     multiband: bool = True
     keep_target_mouth: bool = True
     target_occluders: bool = True  # what stands in front of the target's face (a microphone, a card) stays in front
@@ -491,6 +497,7 @@ class MeshSwapper:
                 s.lighting_sigma * iod,
                 highlight_relight=relight,
                 damp_chroma=s.scale_colour_detail,
+                skip_grey=s.skip_target_grey,
                 out=lit,
             )
         mask = feathered_face_mask(local[mesh.face_oval], shape, face_size, s.feather)

@@ -155,9 +155,12 @@ def _chin(face, shape):
     return mask
 
 
-def test_the_targets_beard_stays_when_the_settings_keep_it(analyser):
+@pytest.mark.parametrize("target", ["dev/greg_casar_1.jpg", "dev/derrick_van_orden_1.jpg"])
+def test_the_targets_beard_stays_when_the_settings_keep_it(analyser, target):
+    """A dark beard, and a white one on pale skin (as near the skin's colour as its own spread,
+    but far less colourful: the colour rule alone kept none of it, 27 against 27)."""
     source = (load("astronaut.png"), analyser.faces(load("astronaut.png"))[0])
-    bearded = load("dev/greg_casar_1.jpg")
+    bearded = load(target)
     face = analyser.faces(bearded)[0]
     chin = _chin(face, bearded.shape)
 
@@ -165,16 +168,19 @@ def test_the_targets_beard_stays_when_the_settings_keep_it(analyser):
         # the outline held still: it moves the jaw, beard and all, toward the source's, which
         # changes the chin's pixels whether the beard is kept or not
         out = swapped(source, bearded, face, shape_outline=0.0, **settings)
-        return float(np.abs(out.astype(int) - bearded.astype(int)).max(axis=2)[chin].mean())
+        return float(np.median(np.abs(out.astype(int) - bearded.astype(int)).max(axis=2)[chin]))
 
     kept, replaced = chin_change(keep_target_beard=True), chin_change()
     assert replaced > 20  # by default the clean-shaven source's chin shows
-    assert kept < replaced / 2, (kept, replaced)  # measured 17 against 49
+    assert kept < replaced / 2, (kept, replaced)  # measured 12 against 46.5, 10 against 27
 
 
-def test_a_clean_shaven_target_has_no_beard_to_keep(analyser):
+@pytest.mark.parametrize("target", ["obama.jpg", "dev/cory_booker_1.jpg", "astronaut.png"])
+def test_a_clean_shaven_target_has_no_beard_to_keep(analyser, target):
+    # measured 0 for each; the grey rule without its least size flagged the shade of a smile
+    # line: 1.4% of obama.jpg's oval, 7.8% of cory_booker_1's
     source = (load("astronaut.png"), analyser.faces(load("astronaut.png"))[0])
-    image = load("obama.jpg")
+    image = load(target)
     face = analyser.faces(image)[0]
     a = swapped(source, image, face, keep_target_beard=True)
     b = swapped(source, image, face)

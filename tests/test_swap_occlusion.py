@@ -33,13 +33,14 @@ CLEAR = (
     "dev/zoe_lofgren_1.jpg",
 )
 # Targets of the object tests (source -> target): the original two, dark skin with a beard
-# line, glasses with a grey-haired target, a moustache with glasses.
+# line, glasses with a grey-haired target, a moustache with glasses, pale skin with glasses.
 PAIRS = (
     ("dev/grace_hopper_1.jpg", "dev/mark_takano_2.jpg"),
     ("dev/jim_clyburn_2.jpg", "dev/doris_matsui_1.jpg"),
     ("dev/nancy_pelosi_1.jpg", "dev/jim_clyburn_1.jpg"),
     ("dev/grace_hopper_1.jpg", "dev/eleanor_holmes_norton_2.jpg"),
     ("dev/doris_matsui_1.jpg", "dev/raul_grijalva_1.jpg"),
+    ("dev/maxwell_frost_2.jpg", "dev/jerry_nadler_2.jpg"),  # pale skin: a grey card is as light
 )
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from swapline.swap.skin import colour_distance, colour_model, uncovered_skin
+from swapline.swap.skin import MIN_SKIN_CHROMA, colour_distance, colour_model, uncovered_skin
 
 _CHEEKS_AND_NOSE = [50, 280, 4, 168]  # FaceMesh points rarely covered by anything
 
@@ -48,7 +48,6 @@ def _grow(small: np.ndarray, factor: int, shape: tuple[int, int], out: np.ndarra
 # lower share or less it is not (white or grey hair, teeth, the grey a lens lays on the skin):
 # on the test photos a white beard's lower face reads 0.13-0.46 (median), shaved ones 0.69-0.97.
 COLOURLESS = (0.45, 0.75)
-MIN_CORE_CHROMA = 8.0  # a face this grey (a monochrome or graded frame): colourfulness says nothing
 
 
 def skin_likeness(lab: np.ndarray, points: np.ndarray, threshold: float = 3.0, skip_grey: bool = True) -> np.ndarray:
@@ -68,7 +67,7 @@ def skin_likeness(lab: np.ndarray, points: np.ndarray, threshold: float = 3.0, s
     distance = colour_distance(lab, colour_model(sample, 9.0))  # floor: even skin keeps its shading
     likeness = np.clip((threshold + 2.0 - distance) * 0.5, 0.0, 1.0).astype(np.float32)
     core_chroma = float(np.median(np.hypot(sample[:, 1], sample[:, 2])))
-    if skip_grey and core_chroma >= MIN_CORE_CHROMA:
+    if skip_grey and core_chroma >= MIN_SKIN_CHROMA:
         chroma = cv2.magnitude(np.ascontiguousarray(lab[..., 1]), np.ascontiguousarray(lab[..., 2]))
         low, high = COLOURLESS
         likeness *= np.clip((chroma * (1.0 / core_chroma) - low) * (1.0 / (high - low)), 0.0, 1.0)

@@ -173,6 +173,11 @@ def _from_the_sides(
     return kept[labels]
 
 
+# Skin less colourful than this (Lab chroma: a monochrome or graded frame) says nothing by its
+# colourfulness: the rules that read a share of the skin's chroma stay off.
+MIN_SKIN_CHROMA = 8.0
+
+
 @dataclass(frozen=True)
 class OccluderSettings:
     """Thresholds of target_occluders, measured on the tests/data portraits (clear faces and
@@ -186,6 +191,9 @@ class OccluderSettings:
     entry: float = 0.3  # blobs must cross the outline below this far from the eyes to the chin
     edge: float = 0.45  # skin-distance just around a blob / inside it: below this, a sharp edge
     hair: float = 3.0  # Mahalanobis distance (Lab) from the hair sampled above the brows
+    # Lab chroma under this share of the skin's: not skin either, however near in colour (a light
+    # grey card on pale skin lies within the skin's own spread; only its colourfulness differs)
+    grey: float = 0.35
 
 
 def colour_model(samples: np.ndarray, floor: float) -> np.ndarray:
@@ -282,8 +290,9 @@ def target_occluders(
     Skin, shadows, beards and hair are all "not skin-coloured" somewhere on a clear portrait;
     what sets an object apart is several things at once, so a blob of the face oval counts
     only if it is
-      - far from the skin's colour (Lab) and from its chromaticity (a shadow keeps the skin's
-        r:g:b, so does a warm lit patch; a microphone, a card do not),
+      - far from the skin's colour (Lab) or much less colourful (a light grey card on pale
+        skin), and from its chromaticity (a shadow keeps the skin's r:g:b, so does a warm lit
+        patch; a microphone, a card do not),
       - smooth (hair and beard are textured at the work scale; grey hair and a grey card only
         differ there),
       - sharp-edged (an object's outline is a step; a shadow or stubble fades out),
@@ -316,6 +325,13 @@ def target_occluders(
             return np.zeros(shape, np.float32)
         skin = colour_model(lab[where], 9.0)
     far = colour_distance(lab, skin) > s.colour
+    centre = learned[0] if learned is not None else lab[where].mean(axis=0)
+    skin_chroma = float(np.hypot(centre[1], centre[2]))
+    grey = np.zeros(grid, bool)
+    if skin_chroma >= MIN_SKIN_CHROMA:
+        chroma = cv2.magnitude(np.ascontiguousarray(lab[..., 1]), np.ascontiguousarray(lab[..., 2]))
+        grey = chroma < s.grey * skin_chroma
+        far |= grey
     k = max(3, int(0.1 * iod_g) | 1)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
     height = g.height
@@ -329,7 +345,7 @@ def target_occluders(
     if not _large_blob_touching(opened, entering, min_px):
         return np.zeros(shape, np.float32)
     texture = texture / (gray + 20.0)
-    candidate = far & (_chroma_distance(image, where) > s.chroma)
+    candidate = far & ((_chroma_distance(image, where) > s.chroma) | grey)
     candidate = (candidate & (texture < s.texture) & area).astype(np.uint8)
     candidate = cv2.morphologyEx(candidate, cv2.MORPH_OPEN, kernel)
     if not candidate.any():
@@ -405,7 +421,7 @@ def target_beard(
     beard = (colour_distance(lab, colour_model(lab[where], 9.0)) > 4.0) & (texture > 0.05)
     chroma = cv2.magnitude(lab[..., 1] - 128.0, lab[..., 2] - 128.0)
     core_chroma = float(np.median(chroma[where]))
-    if core_chroma >= 8.0:  # a grey or white beard: near the pale skin's colour, far less colourful
+    if core_chroma >= MIN_SKIN_CHROMA:  # a grey or white beard: near the pale skin's colour, far less colourful
         beard |= chroma < _GREY_BEARD * core_chroma
     beard &= area & below_nose
     k = max(3, int(0.08 * iod * scale) | 1)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from swapline.swap.skin import MIN_SKIN_CHROMA, colour_distance, colour_model, uncovered_skin
+from swapline.swap.skin import MIN_SKIN_CHROMA, colour_distance, colour_model, lab_chroma, uncovered_skin
 
 _CHEEKS_AND_NOSE = [50, 280, 4, 168]  # FaceMesh points rarely covered by anything
 
@@ -66,11 +66,10 @@ def skin_likeness(lab: np.ndarray, points: np.ndarray, threshold: float = 3.0, s
     sample = lab[uncovered_skin(lab, core > 0, (face > 0) & (core == 0))]  # not a card over a cheek
     distance = colour_distance(lab, colour_model(sample, 9.0))  # floor: even skin keeps its shading
     likeness = np.clip((threshold + 2.0 - distance) * 0.5, 0.0, 1.0).astype(np.float32)
-    core_chroma = float(np.median(np.hypot(sample[:, 1], sample[:, 2])))
-    if skip_grey and core_chroma >= MIN_SKIN_CHROMA:
-        chroma = cv2.magnitude(np.ascontiguousarray(lab[..., 1]), np.ascontiguousarray(lab[..., 2]))
+    core_chroma = float(np.median(np.hypot(sample[:, 1], sample[:, 2]))) if skip_grey else 0.0
+    if core_chroma >= MIN_SKIN_CHROMA:
         low, high = COLOURLESS
-        likeness *= np.clip((chroma * (1.0 / core_chroma) - low) * (1.0 / (high - low)), 0.0, 1.0)
+        likeness *= np.clip((lab_chroma(lab) * (1.0 / core_chroma) - low) * (1.0 / (high - low)), 0.0, 1.0)
     return likeness
 
 

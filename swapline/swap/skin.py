@@ -178,6 +178,11 @@ def _from_the_sides(
 MIN_SKIN_CHROMA = 8.0
 
 
+def lab_chroma(lab: np.ndarray) -> np.ndarray:
+    """Per-pixel chroma (distance from grey) of a float32 Lab image with a and b around 0."""
+    return cv2.magnitude(np.ascontiguousarray(lab[..., 1]), np.ascontiguousarray(lab[..., 2]))
+
+
 @dataclass(frozen=True)
 class OccluderSettings:
     """Thresholds of target_occluders, measured on the tests/data portraits (clear faces and
@@ -329,8 +334,7 @@ def target_occluders(
     skin_chroma = float(np.hypot(centre[1], centre[2]))
     grey = np.zeros(grid, bool)
     if skin_chroma >= MIN_SKIN_CHROMA:
-        chroma = cv2.magnitude(np.ascontiguousarray(lab[..., 1]), np.ascontiguousarray(lab[..., 2]))
-        grey = chroma < s.grey * skin_chroma
+        grey = lab_chroma(lab) < s.grey * skin_chroma
         far |= grey
     k = max(3, int(0.1 * iod_g) | 1)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
@@ -361,7 +365,7 @@ def target_occluders(
         grown = cv2.dilate(blob.astype(np.uint8), kernel)
         near = cv2.dilate(blob.astype(np.uint8), np.ones((3, 3), np.uint8))
         around = (cv2.dilate(blob.astype(np.uint8), np.ones((9, 9), np.uint8)) > near) & area
-        if around.sum() > 5 and _fades(lab[blob], lab[around], skin, s.edge):
+        if around.sum() > 5 and _fades(lab[blob], lab[around], skin, float(centre[0]), s.edge):
             continue  # fades into the skin: a shadow, stubble
         mean = lab[blob].mean(axis=0)
         if float(np.median(height[contact & blob])) < 0.7:
@@ -439,7 +443,7 @@ def target_beard(
     return cv2.resize(beard, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
 
 
-def _fades(blob: np.ndarray, around: np.ndarray, skin: np.ndarray, edge: float) -> bool:
+def _fades(blob: np.ndarray, around: np.ndarray, skin: np.ndarray, skin_lightness: float, edge: float) -> bool:
     """Whether the pixels just around a blob (Lab) are still far from the skin (a shadow or
     stubble thinning out into it) rather than meeting it at a step (an object's outline):
     their median distance from the skin against edge x the blob's, in the skin model's
@@ -449,8 +453,7 @@ def _fades(blob: np.ndarray, around: np.ndarray, skin: np.ndarray, edge: float) 
     inside = cv2.transform(blob.reshape(-1, 1, 3), skin).reshape(-1, 3)
     ring = cv2.transform(around.reshape(-1, 1, 3), skin).reshape(-1, 3)
     reach = float(np.median(np.linalg.norm(inside, axis=1)))
-    mean = np.linalg.solve(skin[:, :3], -skin[:, 3])  # the model's centre, in Lab
-    if float(np.median(blob[:, 0])) <= float(mean[0]):
+    if float(np.median(blob[:, 0])) <= skin_lightness:
         return float(np.median(np.linalg.norm(ring, axis=1))) > edge * reach
     direction = np.median(inside, axis=0)
     direction /= max(float(np.linalg.norm(direction)), 1e-6)
